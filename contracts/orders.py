@@ -1,0 +1,175 @@
+"""A lenient model of TEvo's order JSON: ids as int or string, money as exact Decimal.
+
+TEvo's payloads grow new fields without notice, so every model keeps unknown fields
+(`extra="allow"`) and nothing but the order's own `id` is required. Consumers keep the raw
+JSON next to what they parse.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "BodyError",
+    "Client",
+    "EventRef",
+    "Order",
+    "OrderItem",
+    "Party",
+    "TicketGroup",
+    "parse_order",
+    "parse_order_item",
+]
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _digits_to_int(value: Any) -> Any:
+    # "4606857" and 4606857 are the same id; anything else is left for pydantic to refuse.
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return _blank_to_none(value)
+
+
+def _to_decimal(value: Any) -> Any:
+    # Floats go through str() so 561.6 stays 561.6, not 561.600000000000022737...
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return _blank_to_none(value)
+
+
+TevoId = Annotated[int, BeforeValidator(_digits_to_int)]
+Money = Annotated[Decimal, BeforeValidator(_to_decimal)]
+Text = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Party(_Lenient):
+    """`buyer` or `seller`: an Office (a brokerage's office; TEvo itself is office 6) or Client."""
+
+    type: Text = None
+    id: TevoId | None = None
+    name: Text = None
+
+
+class EmailAddress(_Lenient):
+    address: Text = None
+
+
+class PhoneNumber(_Lenient):
+    number: Text = None
+
+
+class Client(_Lenient):
+    id: TevoId | None = None
+    name: Text = None
+    email_addresses: list[EmailAddress] = Field(default_factory=list)
+    phone_numbers: list[PhoneNumber] = Field(default_factory=list)
+    primary_shipping_address: dict[str, Any] | None = None
+    primary_billing_address: dict[str, Any] | None = None
+
+    @property
+    def email(self) -> str | None:
+        for entry in self.email_addresses:
+            if entry.address and entry.address.strip():
+                return entry.address.strip()
+        return None
+
+    @property
+    def phone(self) -> str | None:
+        for entry in self.phone_numbers:
+            if entry.number and entry.number.strip():
+                return entry.number.strip()
+        return None
+
+
+class EventRef(_Lenient):
+    id: TevoId | None = None
+    name: Text = None
+    occurs_at: datetime | None = None
+    venue: dict[str, Any] | None = None
+
+
+class TicketGroup(_Lenient):
+    id: TevoId | None = None
+    remote_id: Text = None
+    section: Text = None
+    row: Text = None
+    seats: list[Any] = Field(default_factory=list)
+    event: EventRef | None = None
+
+
+class OrderItem(_Lenient):
+    id: TevoId | None = None
+    order_id: TevoId | None = None
+    price: Money | None = None
+    quantity: int | None = None
+    ticket_group: TicketGroup | None = None
+    updated_at: datetime | None = None
+
+
+class Order(_Lenient):
+    id: TevoId
+    oid: Text = None
+    state: Text = None
+    buyer_state: Text = None
+    seller_state: Text = None
+    buyer: Party | None = None
+    seller: Party | None = None
+    client: Client | None = None
+    fraud_check_status: Text = None
+    items: list[OrderItem] = Field(default_factory=list)
+    subtotal: Money | None = None
+    service_fee: Money | None = None
+    shipping: Money | None = None
+    tax: Money | None = None
+    additional_expense: Money | None = None
+    discount: Money | None = None
+    total: Money | None = None
+    balance: Money | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def normalized_state(self) -> str | None:
+        """`state` with older data's `cancelled` spelled as today's `canceled`."""
+        return None if self.state is None else self.state.replace("cancelled", "canceled")
+
+
+class BodyError(ValueError):
+    """The body is not the JSON object the contract promises; says which field and why."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+def _parse(model: type[_Lenient], body: bytes | str) -> Any:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BodyError(field, first["msg"]) from None
+
+
+def parse_order(body: bytes | str) -> Order:
+    """Parse an order body, raising `BodyError` naming the first field that breaks the contract."""
+    order: Order = _parse(Order, body)
+    return order
+
+
+def parse_order_item(body: bytes | str) -> OrderItem:
+    """Parse an `etickets_finalized` body: one order item, not an order."""
+    item: OrderItem = _parse(OrderItem, body)
+    return item

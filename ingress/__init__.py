@@ -1,0 +1,1 @@
+"""The HTTP side: receives TEvo's webhooks and publishes them, confirmed, to RabbitMQ."""

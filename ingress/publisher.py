@@ -1,0 +1,111 @@
+"""Publish webhooks to RabbitMQ and wait for the broker's confirm; anything less is an error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from datetime import datetime
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+from contracts import Topology, WebhookEnvelope
+
+log = structlog.get_logger("ingress.publisher")
+
+RECONNECT_DELAY = 2.0
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ did not confirm the event in time: the client should retry (503)."""
+
+
+class Publisher:
+    """One robust connection and one confirming channel; reconnects after a broker restart."""
+
+    def __init__(self, amqp_url: str, topology: Topology, *, confirm_timeout: float) -> None:
+        self._url = amqp_url
+        self._topology = topology
+        self._confirm_timeout = confirm_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Connect in the background: while the broker is away the ingress answers 503."""
+        self._connecting = asyncio.create_task(self._connect_until_up(), name="ingress-connect")
+
+    async def _connect_until_up(self) -> None:
+        while True:
+            try:
+                await self._connect()
+            except CONNECTION_EXCEPTIONS as exc:
+                log.warning(
+                    "broker.connect_failed", error=type(exc).__name__, retry_in=RECONNECT_DELAY
+                )
+                await asyncio.sleep(RECONNECT_DELAY)
+            else:
+                return
+
+    async def _connect(self) -> None:
+        connection = await aio_pika.connect_robust(
+            self._url, client_properties={"connection_name": f"ingress@{socket.gethostname()}"}
+        )
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            for spec in self._topology.ingress_exchanges():
+                exchange = await channel.declare_exchange(
+                    spec.name, spec.type, durable=True, arguments=spec.arguments
+                )
+            unrouted = self._topology.unrouted_queue()
+            queue = await channel.declare_queue(
+                unrouted.name, durable=True, arguments=unrouted.arguments
+            )
+            await queue.bind(self._topology.unrouted)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._exchange = connection, exchange
+        log.info("broker.connected", exchange=exchange.name)
+
+    @property
+    def ready(self) -> bool:
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+    async def publish(self, envelope: WebhookEnvelope, received_at: datetime) -> None:
+        """Return once RabbitMQ confirmed the message; raise `BrokerUnavailable` otherwise.
+
+        A publish that timed out may still have reached the broker: TEvo's retry then carries the
+        same `message_id`, and the processor's inbox makes the second copy a no-op.
+        """
+        exchange = self._exchange
+        if exchange is None or not self.ready:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        message = aio_pika.Message(
+            envelope.body,
+            message_id=envelope.message_id,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=envelope.headers(received_at),
+            timestamp=received_at,
+            app_id="ingress",
+        )
+        try:
+            async with asyncio.timeout(self._confirm_timeout):
+                await exchange.publish(message, envelope.routing_key, mandatory=True)
+        except TimeoutError:
+            raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
+        except CONNECTION_EXCEPTIONS as exc:
+            raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._connection is not None:
+            await self._connection.close()

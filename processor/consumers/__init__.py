@@ -1,0 +1,1 @@
+"""One module per consumer; each defines `CONSUMER`, listed in `processor.registry`."""

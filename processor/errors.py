@@ -1,0 +1,78 @@
+"""What can go wrong with a message, and what should happen next.
+
+    ProcessingError
+    ├── Retryable            try again later, with a growing delay, a bounded number of times
+    │   ├── DatabaseUnavailable   connection lost, refused, Postgres shutting down, timeout
+    │   └── Conflict              serialization failure, deadlock, lock timeout, unique race
+    └── Permanent            never going to work: dead-letter at once, with the reason
+        └── ContractViolation     the body or headers break the contract in `contracts/`
+
+Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, so the
+dispatcher decides the outcome from this tree alone.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+class ProcessingError(Exception):
+    """Base of every error the dispatcher knows how to act on."""
+
+
+class Retryable(ProcessingError):
+    """A transient failure: the message goes to a delay queue and comes back."""
+
+
+class DatabaseUnavailable(Retryable):
+    pass
+
+
+class Conflict(Retryable):
+    pass
+
+
+class Permanent(ProcessingError):
+    """Retrying cannot help: the message is dead-lettered at once."""
+
+
+class ContractViolation(Permanent):
+    pass
+
+
+_CONFLICTS = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.UniqueViolationError,  # a race with a concurrent insert; the retry finds the row
+)
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.QueryCanceledError,
+    asyncpg.InsufficientResourcesError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+_PERMANENT = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def translate(exc: BaseException) -> ProcessingError | None:
+    """Our error for a foreign one, or None when it is not a known database failure.
+
+    Messages name the SQLSTATE and constraint only: Postgres' own text can quote row values,
+    which may be a buyer's e-mail or name.
+    """
+    if isinstance(exc, ProcessingError):
+        return exc
+    if isinstance(exc, _CONFLICTS):
+        return Conflict(f"{type(exc).__name__} (sqlstate {exc.sqlstate})")
+    if isinstance(exc, _UNAVAILABLE):
+        return DatabaseUnavailable(type(exc).__name__)
+    if isinstance(exc, _PERMANENT):
+        constraint = getattr(exc, "constraint_name", None)
+        return Permanent(f"{type(exc).__name__} (sqlstate {exc.sqlstate}, constraint {constraint})")
+    return None

@@ -1,0 +1,80 @@
+"""What a consumer's handler is given and what it gives back.
+
+A handler is a plain async function of (message, transaction connection, dependencies). It never
+acks, connects or commits: `processor.dispatch` owns all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+
+from contracts import BodyError, Order, OrderItem, parse_order, parse_order_item
+from processor.errors import ContractViolation
+from processor.settings import ProcessorSettings
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One webhook as the processor sees it: the envelope's fields and the raw body."""
+
+    message_id: str
+    recipient: str
+    event_type: str
+    body: bytes
+    order_group_id: int | None = None
+    event_id: int | None = None
+    received_at: datetime | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+    def order(self) -> Order:
+        """The body as an order; a body that is not one is a contract violation."""
+        try:
+            return parse_order(self.body)
+        except BodyError as exc:
+            raise ContractViolation(f"body is not an order: {exc}") from None
+
+    def order_item(self) -> OrderItem:
+        try:
+            return parse_order_item(self.body)
+        except BodyError as exc:
+            raise ContractViolation(f"body is not an order item: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a handler did, for `pos.order_history`: the order it touched and a short note."""
+
+    tevo_order_id: int | None
+    note: str
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything a handler may use besides its transaction."""
+
+    settings: ProcessorSettings
+
+
+# A pooled or a plain connection; named here so handlers import one module.
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
+Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A named consumer: its queue is `<ns>.<name>`, bound to `routing_keys`."""
+
+    name: str
+    routing_keys: tuple[str, ...]
+    handle: Handler

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the processor, in a registry of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class ProcessorMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.messages = Counter(
+            "tevo_processor_messages_total",
+            "Messages handled, by consumer and outcome "
+            "(applied, duplicate, retried, dead_lettered, requeued).",
+            ["consumer", "outcome"],
+            registry=self.registry,
+        )
+        self.handler_seconds = Histogram(
+            "tevo_processor_handler_seconds",
+            "Time to apply one message: transaction, handler and commit.",
+            ["consumer"],
+            registry=self.registry,
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.end_to_end_seconds = Histogram(
+            "tevo_processor_end_to_end_seconds",
+            "Time from receipt at the ingress to commit in the POS.",
+            ["consumer"],
+            registry=self.registry,
+            buckets=_LATENCY_BUCKETS,
+        )

@@ -1,0 +1,65 @@
+"""Create or upgrade the POS schema from the numbered files in `processor/migrations/`.
+
+Safe to run twice and from two places at once: a session advisory lock serializes migrators,
+and each file runs in its own transaction together with its row in `pos.schema_migrations`.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("processor.migrate")
+
+# An arbitrary constant: every migrator of every deployment takes the same lock.
+MIGRATION_LOCK_KEY = 7_340_117_001
+_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration, in order."""
+    found = []
+    for entry in resources.files("processor.migrations").iterdir():
+        match = _FILE.match(entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(database_url: str) -> list[int]:
+    """Apply what is missing; return the versions applied now."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(
+            """
+            CREATE SCHEMA IF NOT EXISTS pos;
+            CREATE TABLE IF NOT EXISTS pos.schema_migrations (
+                version     integer PRIMARY KEY,
+                name        text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now()
+            );
+            """
+        )
+        done = {
+            row["version"] for row in await conn.fetch("SELECT version FROM pos.schema_migrations")
+        }
+        applied = []
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO pos.schema_migrations (version, name) VALUES ($1, $2)",
+                    version,
+                    name,
+                )
+            log.info("migration.applied", version=version, name=name)
+            applied.append(version)
+        return applied
+    finally:
+        await conn.close()  # closing the session releases the advisory lock

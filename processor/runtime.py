@@ -1,0 +1,138 @@
+"""Run the consumers: connect, declare, consume, and on a stop signal drain before closing.
+
+Shutdown order: stop taking work (cancel the consumers), let in-flight messages finish within
+`shutdown_timeout`, then cancel what is left (unacked, so the broker redelivers it) and close the
+connection and the pool in reverse order of opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from typing import TypeVar
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+from processor.dispatch import Dispatcher
+from processor.handling import Consumer, Deps
+from processor.metrics import ProcessorMetrics
+from processor.settings import ProcessorSettings
+from processor.topology import declare
+
+log = structlog.get_logger("processor")
+
+CONNECT_RETRY_DELAY = 2.0
+T = TypeVar("T")
+
+
+async def connect_broker(
+    settings: ProcessorSettings, role: str = "processor"
+) -> AbstractRobustConnection:
+    """A robust connection named `<role>@<host>` in the console."""
+    return await aio_pika.connect_robust(
+        settings.amqp_url,
+        client_properties={"connection_name": f"{role}@{socket.gethostname()}"},
+    )
+
+
+async def _until_connected(what: str, connect: Callable[[], Awaitable[T]]) -> T:
+    """Retry `connect` until it works: a processor started before its broker or database waits."""
+    while True:
+        try:
+            return await connect()
+        except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning(
+                "connect.failed",
+                target=what,
+                error=type(exc).__name__,
+                retry_in=CONNECT_RETRY_DELAY,
+            )
+            await asyncio.sleep(CONNECT_RETRY_DELAY)
+
+
+class InFlight:
+    """The messages being handled now, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def wrap(
+        self, dispatcher: Dispatcher, consumer: Consumer
+    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(delivery: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await dispatcher.handle(consumer, delivery)
+            finally:
+                if task is not None:
+                    self._tasks.discard(task)
+
+        return on_message
+
+    async def drain(self, grace: float) -> None:
+        pending = {t for t in self._tasks if t is not asyncio.current_task()}
+        if not pending:
+            return
+        log.info("processor.draining", in_flight=len(pending), grace_s=grace)
+        _done, still = await asyncio.wait(pending, timeout=grace)
+        for task in still:
+            task.cancel()  # unacked: the broker hands these to another processor
+        if still:
+            await asyncio.wait(still)
+            log.warning("processor.drain_timeout", abandoned=len(still))
+
+
+async def run(
+    settings: ProcessorSettings,
+    consumers: Sequence[Consumer],
+    stop: asyncio.Event,
+    metrics: ProcessorMetrics | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Consume until `stop` is set, then drain and close; `started` is set once consuming."""
+    topology = settings.topology
+    async with AsyncExitStack() as stack:
+        pool = await _until_connected(
+            "database",
+            lambda: asyncpg.create_pool(
+                settings.database_url, min_size=1, max_size=settings.db_pool_size
+            ),
+        )
+        stack.push_async_callback(pool.close)
+        connection = await _until_connected("broker", lambda: connect_broker(settings))
+        stack.push_async_callback(connection.close)
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=settings.prefetch)
+        queues = await declare(channel, topology, consumers, settings.retry_delays)
+        dispatcher = Dispatcher(
+            pool, channel, topology, Deps(settings), metrics or ProcessorMetrics()
+        )
+        in_flight = InFlight()
+        host = f"{socket.gethostname()}:{os.getpid()}"
+        tags = []
+        for consumer in consumers:
+            queue = queues[consumer.name]
+            tag = await queue.consume(
+                in_flight.wrap(dispatcher, consumer), consumer_tag=f"{consumer.name}@{host}"
+            )
+            tags.append((queue, tag))
+        log.info("processor.started", consumers=len(consumers), namespace=settings.namespace)
+        if started is not None:
+            started.set()
+        await stop.wait()
+        log.info("processor.stopping")
+        for queue, tag in tags:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await queue.cancel(tag)
+        await in_flight.drain(settings.shutdown_timeout)
+    log.info("processor.stopped")

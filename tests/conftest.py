@@ -1,0 +1,135 @@
+"""Shared fixtures: real RabbitMQ and Postgres, a namespace and a database of its own per test.
+
+`TEST_AMQP_URL` / `TEST_DATABASE_URL` point at running services; when unset, testcontainers
+starts them in Docker once per session. Each test gets a fresh namespace (so its exchanges and
+queues are its own, deleted afterwards) and a fresh database cloned from a migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import pytest
+
+from processor.migrate import migrate
+from processor.registry import CONSUMERS
+from processor.settings import ProcessorSettings
+
+TEST_RETRY_DELAYS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Services:
+    amqp_url: str
+    database_url: str  # an admin database on the server; tests get their own next to it
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    amqp, database = os.environ.get("TEST_AMQP_URL"), os.environ.get("TEST_DATABASE_URL")
+    if amqp and database:
+        yield Services(amqp, database)
+        return
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with (
+        RabbitMqContainer("rabbitmq:3.13-management") as rabbit,
+        PostgresContainer("postgres:16", driver=None) as postgres,
+    ):
+        params = rabbit.get_connection_params()
+        url = f"amqp://guest:guest@{params.host}:{params.port}/"
+        yield Services(amqp or url, database or postgres.get_connection_url())
+
+
+@pytest.fixture(scope="session")
+def template_database(services: Services) -> Iterator[str]:
+    """A database migrated once per session; every test's database is a copy of it."""
+    name = f"tevo_tpl_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(services.database_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await migrate(_with_database(services.database_url, name))
+
+    asyncio.run(create())
+    yield name
+    asyncio.run(_drop_database(services.database_url, name))
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database_url(services: Services, template_database: str) -> AsyncIterator[str]:
+    name = f"tevo_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(services.database_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await conn.close()
+    yield _with_database(services.database_url, name)
+    await _drop_database(services.database_url, name)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def namespace(services: Services) -> AsyncIterator[str]:
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    yield ns
+    await delete_namespace(services.amqp_url, ns)
+
+
+async def delete_namespace(amqp_url: str, ns: str) -> None:
+    """Delete every queue and exchange a test may have declared under `ns`."""
+    topology = ProcessorSettings(namespace=ns).topology
+    queues = [topology.unrouted]
+    queues += [topology.delay_queue(s) for s in (*TEST_RETRY_DELAYS, 1, 10, 60, 600)]
+    for consumer in CONSUMERS:
+        queues += [topology.consumer_queue(consumer.name), topology.dead_letter_queue(consumer.name)]
+    exchanges = [e.name for e in topology.processor_exchanges()]
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in exchanges:
+            await channel.exchange_delete(exchange)
+
+
+@pytest.fixture
+def processor_settings(services: Services, database_url: str, namespace: str) -> ProcessorSettings:
+    return ProcessorSettings(
+        amqp_url=services.amqp_url,
+        database_url=database_url,
+        namespace=namespace,
+        retry_delays=TEST_RETRY_DELAYS,
+        retry_max_attempts=3,
+        shutdown_timeout=5,
+    )

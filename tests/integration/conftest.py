@@ -1,0 +1,90 @@
+"""Running services for integration tests: the ingress app on a test server, the processor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import aio_pika
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ingress.app import PUBLISHER, create_app
+from ingress.settings import IngressSettings
+from processor.registry import CONSUMERS
+from processor.runtime import run
+from processor.settings import ProcessorSettings
+from tests.conftest import Services
+
+TOKEN = "test-token-0123456789abcdef0123"
+T = TypeVar("T")
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def ingress_settings(services: Services, namespace: str) -> IngressSettings:
+    return IngressSettings(
+        amqp_url=services.amqp_url,
+        namespace=namespace,
+        webhook_tokens=(TOKEN,),
+        confirm_timeout=2.0,
+    )
+
+
+@pytest.fixture
+async def ingress(ingress_settings: IngressSettings) -> AsyncIterator[TestClient[object, object]]:
+    app = create_app(ingress_settings)
+    async with TestClient(TestServer(app)) as client:
+        await eventually(lambda: _ready(app[PUBLISHER].ready))
+        yield client
+
+
+async def _ready(value: bool) -> bool:
+    return value
+
+
+@pytest.fixture
+async def processor(processor_settings: ProcessorSettings) -> AsyncIterator[ProcessorSettings]:
+    """The processor running every registered consumer until the test ends."""
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run(processor_settings, CONSUMERS, stop, started=started))
+    await asyncio.wait_for(started.wait(), timeout=30)
+    yield processor_settings
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def amqp(services: Services) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    connection = await aio_pika.connect(services.amqp_url)
+    async with connection:
+        yield await connection.channel()
+
+
+async def queue_depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
+    queue = await channel.declare_queue(name, passive=True)
+    count = queue.declaration_result.message_count
+    return int(count or 0)
+
+
+async def count(db: asyncpg.Connection, sql: str, *args: object) -> int:
+    value = await db.fetchval(sql, *args)
+    return int(value or 0)
