@@ -42,8 +42,9 @@ def services() -> Iterator[Services]:
     if amqp and database:
         yield Services(amqp, database)
         return
-    from testcontainers.postgres import PostgresContainer
-    from testcontainers.rabbitmq import RabbitMqContainer
+    # Imported only when needed: with TEST_* set, Docker and its client are never touched.
+    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+    from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
 
     with (
         RabbitMqContainer("rabbitmq:3.13-management") as rabbit,
@@ -112,7 +113,10 @@ async def delete_namespace(amqp_url: str, ns: str) -> None:
     queues = [topology.unrouted]
     queues += [topology.delay_queue(s) for s in (*TEST_RETRY_DELAYS, 1, 10, 60, 600)]
     for consumer in CONSUMERS:
-        queues += [topology.consumer_queue(consumer.name), topology.dead_letter_queue(consumer.name)]
+        queues += [
+            topology.consumer_queue(consumer.name),
+            topology.dead_letter_queue(consumer.name),
+        ]
     exchanges = [e.name for e in topology.processor_exchanges()]
     connection = await aio_pika.connect(amqp_url)
     async with connection:

@@ -10,6 +10,7 @@ from typing import TypeVar
 import aio_pika
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ingress.app import PUBLISHER, create_app
@@ -26,16 +27,16 @@ pytestmark = pytest.mark.integration
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 10.0, interval: float = 0.05
 ) -> T:
-    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll `probe` until it returns something truthy, or fail after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(interval)
 
 
@@ -50,15 +51,17 @@ def ingress_settings(services: Services, namespace: str) -> IngressSettings:
 
 
 @pytest.fixture
-async def ingress(ingress_settings: IngressSettings) -> AsyncIterator[TestClient[object, object]]:
+async def ingress(
+    ingress_settings: IngressSettings,
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = create_app(ingress_settings)
     async with TestClient(TestServer(app)) as client:
         await eventually(lambda: _ready(app[PUBLISHER].ready))
         yield client
 
 
-async def _ready(value: bool) -> bool:
-    return value
+async def _ready(value: bool) -> bool | None:
+    return value or None
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ import asyncio
 import aio_pika
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from ingress.app import create_app
 from ingress.settings import IngressSettings
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import TOKEN, count, eventually, queue_depth
@@ -16,14 +18,14 @@ from tests.payloads import FORM_HEADERS, form, order
 
 pytestmark = pytest.mark.integration
 
-Client = TestClient[object, object]
+Client = TestClient[web.Request, web.Application]
 
 
-async def test_office_order_created_becomes_a_sale(
-    processor: ProcessorSettings, ingress: Client, db: asyncpg.Connection
-) -> None:
-    response = await ingress.post(f"/webhooks/tevo/{TOKEN}", data=form(order()),
-                                  headers=FORM_HEADERS)
+@pytest.mark.usefixtures("processor")
+async def test_office_order_created_becomes_a_sale(ingress: Client, db: asyncpg.Connection) -> None:
+    response = await ingress.post(
+        f"/webhooks/tevo/{TOKEN}", data=form(order()), headers=FORM_HEADERS
+    )
     assert response.status == 202
     assert (await response.json())["message_id"]
 
@@ -34,8 +36,9 @@ async def test_office_order_created_becomes_a_sale(
     assert row["order_group_id"] == 4606857
     assert row["buyer_type"] == "Office"
     assert str(row["total"]) == "561.6"
-    history = await count(db, "SELECT count(*) FROM pos.order_history WHERE tevo_order_id = $1",
-                          10324712)
+    history = await count(
+        db, "SELECT count(*) FROM pos.order_history WHERE tevo_order_id = $1", 10324712
+    )
     assert history == 1
 
 
@@ -43,13 +46,14 @@ async def test_the_same_post_twice_applies_once(
     processor: ProcessorSettings, ingress: Client, db: asyncpg.Connection
 ) -> None:
     for _ in range(2):
-        response = await ingress.post(f"/webhooks/tevo/{TOKEN}", data=form(order()),
-                                      headers=FORM_HEADERS)
+        response = await ingress.post(
+            f"/webhooks/tevo/{TOKEN}", data=form(order()), headers=FORM_HEADERS
+        )
         assert response.status == 202
 
-    async def both_seen() -> bool:
+    async def both_seen() -> bool | None:
         handled = await count(db, "SELECT count(*) FROM pos.inbox")
-        return handled == 1 and await _drained(processor)
+        return (handled == 1 and await _drained(processor)) or None
 
     await eventually(both_seen)
     assert await count(db, "SELECT count(*) FROM pos.sales") == 1
@@ -75,8 +79,8 @@ async def test_unknown_event_type_is_accepted_and_parked_in_unrouted(
     assert response.status == 202
     unrouted = ingress_settings.topology.unrouted
 
-    async def parked() -> bool:
-        return await queue_depth(amqp, unrouted) == 1
+    async def parked() -> bool | None:
+        return await queue_depth(amqp, unrouted) == 1 or None
 
     await eventually(parked)
     message = await (await amqp.get_queue(unrouted)).get(timeout=5)
@@ -89,9 +93,11 @@ async def test_unknown_event_type_is_accepted_and_parked_in_unrouted(
 async def test_bad_token_is_401_and_publishes_nothing(
     ingress: Client, ingress_settings: IngressSettings, amqp: aio_pika.abc.AbstractChannel
 ) -> None:
-    response = await ingress.post("/webhooks/tevo/not-the-token",
-                                  data=form(order(), event_type="nobody_consumes_this"),
-                                  headers=FORM_HEADERS)
+    response = await ingress.post(
+        "/webhooks/tevo/not-the-token",
+        data=form(order(), event_type="nobody_consumes_this"),
+        headers=FORM_HEADERS,
+    )
     assert response.status == 401
     body = await response.json()
     assert TOKEN not in str(body)
@@ -103,13 +109,10 @@ async def test_broker_down_is_503_with_retry_after(ingress_settings: IngressSett
     settings = ingress_settings.model_copy(
         update={"amqp_url": "amqp://guest:guest@127.0.0.1:1/"}  # nothing listens on port 1
     )
-    from aiohttp.test_utils import TestServer
-
-    from ingress.app import create_app
-
     async with TestClient(TestServer(create_app(settings))) as client:
-        response = await client.post(f"/webhooks/tevo/{TOKEN}", data=form(order()),
-                                     headers=FORM_HEADERS)
+        response = await client.post(
+            f"/webhooks/tevo/{TOKEN}", data=form(order()), headers=FORM_HEADERS
+        )
         assert response.status == 503
         assert response.headers["Retry-After"]
         ready = await client.get("/readyz")
