@@ -8,10 +8,14 @@ queues are its own, deleted afterwards) and a fresh database cloned from a migra
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -36,11 +40,31 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+SERVICES_LOCK = Path(tempfile.gettempdir()) / "tevo-test-services.lock"
+
+
+@contextmanager
+def services_lock(exclusive: bool) -> Iterator[None]:
+    """Shared by every test session on this machine; exclusive for tests that restart services.
+
+    Several test sessions may share one RabbitMQ and Postgres; a fault test that stops them
+    waits until no other session is running, and the others wait while it runs.
+    """
+    with SERVICES_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def services() -> Iterator[Services]:
+def services(request: pytest.FixtureRequest) -> Iterator[Services]:
     amqp, database = os.environ.get("TEST_AMQP_URL"), os.environ.get("TEST_DATABASE_URL")
     if amqp and database:
-        yield Services(amqp, database)
+        exclusive = any(item.get_closest_marker("faults") for item in request.session.items)
+        with services_lock(exclusive):
+            yield Services(amqp, database)
         return
     # Imported only when needed: with TEST_* set, Docker and its client are never touched.
     from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
