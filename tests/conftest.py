@@ -66,6 +66,12 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
         with services_lock(exclusive):
             yield Services(amqp, database)
         return
+    if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
+        pytest.exit(
+            "No Docker engine for testcontainers: start one, or point TEST_AMQP_URL and "
+            "TEST_DATABASE_URL at a running RabbitMQ and Postgres (see README).",
+            returncode=2,
+        )
     # Imported only when needed: with TEST_* set, Docker and its client are never touched.
     from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
     from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
