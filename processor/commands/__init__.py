@@ -1,0 +1,38 @@
+"""The `python -m processor` subcommands: one module each, listed here.
+
+A command module defines `NAME`, `HELP`, `add_arguments(parser)` and
+`async def main(args, settings) -> int` (the exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Coroutine
+from types import ModuleType
+from typing import Any, Protocol, cast
+
+from processor.commands import migrate, run
+from processor.settings import ProcessorSettings
+
+
+class Command(Protocol):
+    NAME: str
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    @property
+    def main(
+        self,
+    ) -> Callable[[argparse.Namespace, ProcessorSettings], Coroutine[Any, Any, int]]: ...
+
+
+def _command(module: ModuleType) -> Command:
+    return cast(Command, module)
+
+
+COMMANDS: tuple[Command, ...] = (
+    _command(run),
+    _command(migrate),
+)
+DEFAULT = run.NAME

@@ -1,0 +1,28 @@
+"""`python -m processor run` (the default): consume every registered consumer until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from processor.registry import CONSUMERS
+from processor.runtime import run
+from processor.settings import ProcessorSettings
+
+NAME = "run"
+HELP = "consume every registered consumer's queue (the default)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options of its own: everything comes from TEVO_* settings
+
+
+async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
+    del args
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run(settings, CONSUMERS, stop)
+    return 0
