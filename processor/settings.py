@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from contracts.settings import ServiceSettings
+from processor.tevo_retry import RetryPolicy
 
 
 class ProcessorSettings(ServiceSettings):
@@ -75,6 +76,19 @@ class ProcessorSettings(ServiceSettings):
     def _api_credentials_paired(self) -> ProcessorSettings:
         if (self.api_token is None) != (self.api_secret is None):
             raise ValueError("set both api_token and api_secret, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _api_calls_fit_in_a_handler(self) -> ProcessorSettings:
+        # A verification cut off by the handler timeout mid-retry would be reported as a
+        # database timeout: refuse settings that let the API's worst case reach it.
+        waits = (self.api_attempts - 1) * RetryPolicy().max_delay
+        worst = self.api_attempts * self.api_timeout + waits
+        if worst >= self.handler_timeout:
+            raise ValueError(
+                f"api_attempts x api_timeout plus retry waits ({worst:g} s) must stay under "
+                f"handler_timeout ({self.handler_timeout:g} s)"
+            )
         return self
 
     @property

@@ -46,3 +46,9 @@ def test_one_credential_alone_is_refused_without_showing_it(
 def test_a_malformed_api_url_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="api_url"):
         ProcessorSettings(api_url=url)
+
+
+def test_api_calls_must_fit_inside_the_handler_timeout() -> None:
+    assert ProcessorSettings(api_timeout=5, api_attempts=3, handler_timeout=30)
+    with pytest.raises(ValidationError, match="handler_timeout"):
+        ProcessorSettings(api_timeout=10, api_attempts=3, handler_timeout=30)
