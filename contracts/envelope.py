@@ -16,6 +16,8 @@ HEADER_EVENT_ID = "event_id"
 HEADER_RECIPIENT = "recipient"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_RECEIVED_AT = "received_at"
+# Set on messages that did not come from a TEvo webhook (e.g. `reconcile`); history says so.
+HEADER_SOURCE = "source"
 
 
 class WebhookEnvelope(BaseModel):

@@ -147,7 +147,7 @@ class Dispatcher:
                     inbound.message_id,
                     consumer.name,
                     applied.state,
-                    applied.note,
+                    _note(applied.note, inbound),
                     inbound.received_at,
                 )
         return Outcome.APPLIED
@@ -228,6 +228,12 @@ def _classify(exc: Exception) -> ProcessingError:
     # with its type once the attempts run out, so it is visible and never a crash loop.
     log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
     return Retryable(f"unexpected {type(exc).__name__}")
+
+
+def _note(note: str, inbound: Inbound) -> str:
+    # History shows a message that was not a webhook, e.g. "sale recorded (via reconcile)".
+    source = inbound.headers.get(h.HEADER_SOURCE)
+    return f"{note} (via {source})" if isinstance(source, str) and source else note
 
 
 def _attempts(headers: dict[str, Any]) -> int:

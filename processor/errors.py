@@ -3,12 +3,19 @@
     ProcessingError
     ├── Retryable            try again later, with a growing delay, a bounded number of times
     │   ├── DatabaseUnavailable   connection lost, refused, Postgres shutting down, timeout
-    │   └── Conflict              serialization failure, deadlock, lock timeout, unique race
+    │   ├── Conflict              serialization failure, deadlock, lock timeout, unique race
+    │   ├── UpstreamUnavailable   TEvo's API down, timing out, or 5xx/429 after the client's retries
+    │   └── UpstreamUnauthorized  TEvo's API refused our credentials (401/403)
     └── Permanent            never going to work: dead-letter at once, with the reason
-        └── ContractViolation     the body or headers break the contract in `contracts/`
+        ├── ContractViolation     the body or headers break the contract in `contracts/`
+        └── UpstreamRejected      TEvo's API called our request malformed (another 4xx)
 
-Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, so the
-dispatcher decides the outcome from this tree alone.
+Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, and
+`processor.tevo_api` turns aiohttp's, so the dispatcher decides the outcome from this tree alone.
+
+Refused credentials are retryable, not permanent: they are one setting for every message, and
+a rotated secret must not dead-letter every sale at once. The retries buy an operator the whole
+retry schedule to fix it, and what still runs out lands in the dead-letter queue, replayable.
 """
 
 from __future__ import annotations
@@ -32,11 +39,23 @@ class Conflict(Retryable):
     pass
 
 
+class UpstreamUnavailable(Retryable):
+    pass
+
+
+class UpstreamUnauthorized(Retryable):
+    pass
+
+
 class Permanent(ProcessingError):
     """Retrying cannot help: the message is dead-lettered at once."""
 
 
 class ContractViolation(Permanent):
+    pass
+
+
+class UpstreamRejected(Permanent):
     pass
 
 

@@ -16,6 +16,7 @@ import asyncpg
 from contracts import BodyError, Order, OrderItem, parse_order, parse_order_item
 from processor.errors import ContractViolation
 from processor.settings import ProcessorSettings
+from processor.tevo_api import OrdersApi
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Deps:
     """Everything a handler may use besides its transaction."""
 
     settings: ProcessorSettings
+    # TEvo's API, to check a webhook before acting on it; None: verification is off.
+    tevo_api: OrdersApi | None = None
 
 
 # A pooled or a plain connection; named here so handlers import one module.

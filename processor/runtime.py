@@ -25,6 +25,7 @@ from processor.dispatch import Dispatcher
 from processor.handling import Consumer, Deps
 from processor.metrics import ProcessorMetrics
 from processor.settings import ProcessorSettings
+from processor.tevo_api import open_api
 from processor.topology import declare
 
 log = structlog.get_logger("processor")
@@ -114,9 +115,10 @@ async def run(
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)
-        dispatcher = Dispatcher(
-            pool, channel, topology, Deps(settings), metrics or ProcessorMetrics()
-        )
+        tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
+        log.info("verification.configured", enabled=tevo_api is not None)
+        deps = Deps(settings, tevo_api=tevo_api)
+        dispatcher = Dispatcher(pool, channel, topology, deps, metrics or ProcessorMetrics())
         in_flight = InFlight()
         host = f"{socket.gethostname()}:{os.getpid()}"
         tags = []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from contracts.settings import ServiceSettings
+from processor.tevo_retry import RetryPolicy
 
 
 class ProcessorSettings(ServiceSettings):
+    # A refused setting is printed at start; its input would include the API token and secret.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         description="Postgres URL of the POS (asyncpg form).",
@@ -33,6 +37,21 @@ class ProcessorSettings(ServiceSettings):
     shutdown_timeout: float = Field(
         default=30.0, ge=0, description="Seconds in-flight messages get to finish on SIGTERM."
     )
+    api_url: str = Field(
+        default="https://api.ticketevolution.com/v9",
+        pattern=r"^https?://[^/?#]+/\S*[^/]$",
+        description="TEvo's API; sandbox: https://api.sandbox.ticketevolution.com/v9.",
+    )
+    api_token: SecretStr | None = Field(default=None, description="TEvo API token (X-Token).")
+    api_secret: SecretStr | None = Field(
+        default=None, description="TEvo API secret: signs requests, never sent."
+    )
+    api_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds one call to TEvo's API may take."
+    )
+    api_attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries per call to TEvo's API on 5xx, 429 or timeout."
+    )
 
     @field_validator("retry_delays", mode="before")
     @classmethod
@@ -41,11 +60,41 @@ class ProcessorSettings(ServiceSettings):
             return tuple(int(part) for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("api_token", "api_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # Compose passes `${TEVO_API_TOKEN:-}`: an empty variable means "not configured".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _delays_positive(self) -> ProcessorSettings:
         if not self.retry_delays or min(self.retry_delays) < 1:
             raise ValueError("retry_delays must list whole seconds, each at least 1")
         return self
+
+    @model_validator(mode="after")
+    def _api_credentials_paired(self) -> ProcessorSettings:
+        if (self.api_token is None) != (self.api_secret is None):
+            raise ValueError("set both api_token and api_secret, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _api_calls_fit_in_a_handler(self) -> ProcessorSettings:
+        # A verification cut off by the handler timeout mid-retry would be reported as a
+        # database timeout: refuse settings that let the API's worst case reach it.
+        waits = (self.api_attempts - 1) * RetryPolicy().max_delay
+        worst = self.api_attempts * self.api_timeout + waits
+        if worst >= self.handler_timeout:
+            raise ValueError(
+                f"api_attempts x api_timeout plus retry waits ({worst:g} s) must stay under "
+                f"handler_timeout ({self.handler_timeout:g} s)"
+            )
+        return self
+
+    @property
+    def verification_enabled(self) -> bool:
+        """Webhooks are checked against TEvo's API only with credentials to call it."""
+        return self.api_token is not None and self.api_secret is not None
 
     def retry_delay(self, attempt: int) -> int:
         """The delay after failed attempt `attempt` (1-based); the last tier repeats."""

@@ -1,0 +1,54 @@
+"""TEvo API settings: verification is on with both credentials, and they never show."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from processor.settings import ProcessorSettings
+
+
+def test_verification_is_off_by_default() -> None:
+    settings = ProcessorSettings()
+    assert not settings.verification_enabled
+    assert settings.api_url == "https://api.ticketevolution.com/v9"
+
+
+def test_both_credentials_turn_verification_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEVO_API_URL", "https://api.sandbox.ticketevolution.com/v9")
+    monkeypatch.setenv("TEVO_API_TOKEN", "token-abc")
+    monkeypatch.setenv("TEVO_API_SECRET", "secret-xyz")
+    settings = ProcessorSettings()
+    assert settings.verification_enabled
+    assert settings.api_url == "https://api.sandbox.ticketevolution.com/v9"
+    assert "secret-xyz" not in repr(settings)
+    assert "token-abc" not in repr(settings)
+
+
+def test_empty_variables_mean_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEVO_API_TOKEN", "")
+    monkeypatch.setenv("TEVO_API_SECRET", " ")
+    assert not ProcessorSettings().verification_enabled
+
+
+def test_one_credential_alone_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEVO_API_TOKEN", "token-abc")
+    with pytest.raises(ValidationError, match="api_token and api_secret") as refused:
+        ProcessorSettings()
+    assert "token-abc" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.ticketevolution.com/v9/", "ftp://api.ticketevolution.com/v9", "v9"]
+)
+def test_a_malformed_api_url_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="api_url"):
+        ProcessorSettings(api_url=url)
+
+
+def test_api_calls_must_fit_inside_the_handler_timeout() -> None:
+    assert ProcessorSettings(api_timeout=5, api_attempts=3, handler_timeout=30)
+    with pytest.raises(ValidationError, match="handler_timeout"):
+        ProcessorSettings(api_timeout=10, api_attempts=3, handler_timeout=30)
