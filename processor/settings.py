@@ -33,6 +33,13 @@ class ProcessorSettings(ServiceSettings):
     shutdown_timeout: float = Field(
         default=30.0, ge=0, description="Seconds in-flight messages get to finish on SIGTERM."
     )
+    processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
+    processor_http_port: int = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz; 0 picks a free one.",
+    )
 
     @field_validator("retry_delays", mode="before")
     @classmethod
