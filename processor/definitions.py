@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from contracts.topology import QueueSpec, Topology
+from contracts.topology import ExchangeSpec, QueueSpec, Topology
 from processor.handling import Consumer
 
 # Queue arguments that have a policy key of the same name without `x-`.
@@ -82,55 +82,55 @@ def definitions(
 ) -> dict[str, Any]:
     """The definitions document RabbitMQ imports at boot or through `POST /api/definitions`."""
     queues = all_queues(topology, consumers, retry_delays)
-    exchanges = [
-        {
-            "name": spec.name,
-            "vhost": vhost,
-            "type": spec.type,
-            "durable": True,
-            "auto_delete": False,
-            "internal": False,
-            "arguments": spec.arguments,
-        }
-        for spec in topology.processor_exchanges()
-    ]
-    bindings = [
-        {
-            "source": exchange,
-            "vhost": vhost,
-            "destination": queue.name,
-            "destination_type": "queue",
-            "routing_key": key,
-            "arguments": arguments,
-        }
-        for queue in queues
-        for exchange, key, arguments in queue.bindings
-    ]
     return {
         "vhosts": [{"name": vhost}],
-        "exchanges": exchanges,
+        "exchanges": [_exchange_entry(spec, vhost) for spec in topology.processor_exchanges()],
         "queues": [
             {
-                "name": queue.name,
+                "name": q.name,
                 "vhost": vhost,
                 "durable": True,
                 "auto_delete": False,
-                "arguments": queue.arguments,
+                "arguments": q.arguments,
+            }
+            for q in queues
+        ],
+        "bindings": [
+            {
+                "source": exchange,
+                "vhost": vhost,
+                "destination": queue.name,
+                "destination_type": "queue",
+                "routing_key": key,
+                "arguments": arguments,
             }
             for queue in queues
+            for exchange, key, arguments in queue.bindings
         ],
-        "bindings": bindings,
-        "policies": [
-            {
-                "vhost": vhost,
-                "name": policy.name,
-                "pattern": policy.pattern,
-                "apply-to": policy.apply_to,
-                "definition": policy.definition,
-                "priority": policy.priority,
-            }
-            for policy in policies(queues)
-        ],
+        "policies": [_policy_entry(policy, vhost) for policy in policies(queues)],
+    }
+
+
+def _exchange_entry(spec: ExchangeSpec, vhost: str) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "vhost": vhost,
+        "type": spec.type,
+        "durable": True,
+        "auto_delete": False,
+        "internal": False,
+        "arguments": spec.arguments,
+    }
+
+
+def _policy_entry(policy: PolicySpec, vhost: str) -> dict[str, Any]:
+    return {
+        "vhost": vhost,
+        "name": policy.name,
+        "pattern": policy.pattern,
+        "apply-to": policy.apply_to,
+        "definition": policy.definition,
+        "priority": policy.priority,
     }
 
 
