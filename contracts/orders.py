@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 __all__ = [
     "BodyError",
@@ -44,7 +44,12 @@ def _to_decimal(value: Any) -> Any:
     return _blank_to_none(value)
 
 
-TevoId = Annotated[int, BeforeValidator(_digits_to_int)]
+# The published JSON schema (docs/asyncapi.json) says what TEvo sends, not what we keep.
+TevoId = Annotated[
+    int,
+    BeforeValidator(_digits_to_int),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*\d+\s*$"}]}),
+]
 Money = Annotated[Decimal, BeforeValidator(_to_decimal)]
 Text = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
 

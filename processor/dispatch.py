@@ -150,6 +150,8 @@ class Dispatcher:
                     _note(applied.note, inbound),
                     inbound.received_at,
                 )
+        if applied is not None:
+            self.metrics.count_created(consumer.name, applied.created)  # committed: count it
         return Outcome.APPLIED
 
     async def _fail(

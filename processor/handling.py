@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -46,13 +47,27 @@ class Inbound:
             raise ContractViolation(f"body is not an order item: {exc}") from None
 
 
+class Record(StrEnum):
+    """Kinds of POS record a handler may create; the dispatcher counts them after the commit."""
+
+    CUSTOMER = "customer"
+    SALE = "sale"
+    INVOICE = "invoice"
+    PURCHASE_ORDER = "purchase_order"
+
+
 @dataclass(frozen=True)
 class Applied:
-    """What a handler did, for `pos.order_history`: the order it touched and a short note."""
+    """What a handler did, for `pos.order_history`: the order it touched and a short note.
+
+    `created` lists the records this message created (none for an update), for the
+    `tevo_pos_records_created_total` metric.
+    """
 
     tevo_order_id: int | None
     note: str
     state: str | None = None
+    created: tuple[Record, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -35,3 +36,15 @@ class ProcessorMetrics:
             registry=self.registry,
             buckets=_LATENCY_BUCKETS,
         )
+        self.created = Counter(
+            "tevo_pos_records_created_total",
+            "POS records created, counted once their transaction committed, by consumer and record "
+            "(customer, sale, invoice, purchase_order).",
+            ["consumer", "record"],
+            registry=self.registry,
+        )
+
+    def count_created(self, consumer: str, records: Iterable[str]) -> None:
+        """Count what a committed transaction created; call it only after the commit."""
+        for record in records:
+            self.created.labels(consumer, record).inc()

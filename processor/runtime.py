@@ -23,6 +23,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from processor.dispatch import Dispatcher
 from processor.handling import Consumer, Deps
+from processor.health import Health
 from processor.metrics import ProcessorMetrics
 from processor.settings import ProcessorSettings
 from processor.tevo_api import open_api
@@ -99,8 +100,14 @@ async def run(
     stop: asyncio.Event,
     metrics: ProcessorMetrics | None = None,
     started: asyncio.Event | None = None,
+    *,
+    health: Health | None = None,
 ) -> None:
-    """Consume until `stop` is set, then drain and close; `started` is set once consuming."""
+    """Consume until `stop` is set, then drain and close; `started` is set once consuming.
+
+    `health`, when given, is told of the pool and the connection as each comes up (readiness).
+    """
+    health = health or Health()
     topology = settings.topology
     async with AsyncExitStack() as stack:
         pool = await _until_connected(
@@ -110,8 +117,10 @@ async def run(
             ),
         )
         stack.push_async_callback(pool.close)
+        health.pool = pool
         connection = await _until_connected("broker", lambda: connect_broker(settings))
         stack.push_async_callback(connection.close)
+        health.broker = connection
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)

@@ -52,6 +52,13 @@ class ProcessorSettings(ServiceSettings):
     api_attempts: int = Field(
         default=3, ge=1, le=10, description="Tries per call to TEvo's API on 5xx, 429 or timeout."
     )
+    processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
+    processor_http_port: int = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz; 0 picks a free one.",
+    )
 
     @field_validator("retry_delays", mode="before")
     @classmethod

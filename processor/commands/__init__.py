@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from processor.commands import migrate, reconcile, run
+from processor.commands import generate, migrate, reconcile, run
 from processor.settings import ProcessorSettings
 
 
@@ -35,5 +35,6 @@ COMMANDS: tuple[Command, ...] = (
     _command(run),
     _command(migrate),
     _command(reconcile),
+    _command(generate),
 )
 DEFAULT = run.NAME

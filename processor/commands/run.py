@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import signal
 
+from processor import http
+from processor.health import Health
+from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime import run
 from processor.settings import ProcessorSettings
@@ -24,5 +27,10 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await run(settings, CONSUMERS, stop)
+    metrics, health = ProcessorMetrics(), Health()
+    # The HTTP port opens first: liveness holds while the runtime waits for broker and database.
+    async with http.serve(
+        settings.processor_http_host, settings.processor_http_port, metrics, health
+    ):
+        await run(settings, CONSUMERS, stop, metrics=metrics, health=health)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+from processor.handling import Applied, Connection, Consumer, Deps, Inbound, Record
 from processor.pos.sales import record_sale
 
 
@@ -12,7 +12,10 @@ async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> Applied:
     status = "invoiced" if buyer_type == "Office" else "needs_review"
     created = await record_sale(conn, inbound, order, status)
     return Applied(
-        order.id, "sale recorded" if created else "sale already recorded", order.normalized_state
+        order.id,
+        "sale recorded" if created else "sale already recorded",
+        order.normalized_state,
+        created=(Record.SALE,) if created else (),
     )
 
 

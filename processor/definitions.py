@@ -1,0 +1,157 @@
+"""RabbitMQ definitions (exchanges, queues, bindings, policies) of what the services declare.
+
+Generated from `contracts.topology` and the consumer registry, the same source the ingress and
+the processor declare from, so a broker that imported them at boot accepts every declaration the
+services then make (RabbitMQ refuses a redeclaration whose arguments differ).
+
+Policies restate the queue arguments, one policy per queue that has any, so the console shows a
+queue's limits on its Policy column and an operator can tighten them live. For quorum queues
+RabbitMQ resolves a key set both ways like this: `delivery-limit`, `max-length` and
+`message-ttl` take the lower value; `dead-letter-exchange`, `dead-letter-routing-key` and
+`dead-letter-strategy` take the queue argument; `overflow` takes the policy. With equal values
+none of that matters, and `tests/unit/test_definitions.py` keeps them equal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from contracts.topology import ExchangeSpec, QueueSpec, Topology
+from processor.handling import Consumer
+
+# Queue arguments that have a policy key of the same name without `x-`.
+POLICY_KEYS = (
+    "x-delivery-limit",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-overflow",
+    "x-max-length",
+    "x-message-ttl",
+)
+# Above the default 0 of an operator's catch-all policy: only one policy applies to a queue.
+POLICY_PRIORITY = 10
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    pattern: str
+    definition: dict[str, Any]
+    apply_to: str = "queues"
+    priority: int = POLICY_PRIORITY
+
+
+def vhost_of(amqp_url: str) -> str:
+    """The virtual host an AMQP URL names: its path, `/` when empty."""
+    path = urlsplit(amqp_url).path
+    return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+def all_queues(
+    topology: Topology, consumers: Sequence[Consumer], retry_delays: tuple[int, ...]
+) -> list[QueueSpec]:
+    """Every queue the ingress and the processor declare, in declaration order."""
+    queues = [topology.unrouted_queue(), *topology.delay_queues(retry_delays)]
+    for consumer in consumers:
+        queues += topology.consumer_queues(consumer.name, consumer.routing_keys)
+    return queues
+
+
+def policies(queues: Sequence[QueueSpec]) -> list[PolicySpec]:
+    """One policy per queue with policy-backed arguments, matching that queue's name exactly."""
+    found = []
+    for queue in queues:
+        definition = {
+            k.removeprefix("x-"): v for k, v in queue.arguments.items() if k in POLICY_KEYS
+        }
+        if definition:
+            found.append(PolicySpec(queue.name, f"^{re.escape(queue.name)}$", definition))
+    return found
+
+
+def definitions(
+    topology: Topology,
+    consumers: Sequence[Consumer],
+    retry_delays: tuple[int, ...],
+    vhost: str = "/",
+) -> dict[str, Any]:
+    """The definitions document RabbitMQ imports at boot or through `POST /api/definitions`."""
+    queues = all_queues(topology, consumers, retry_delays)
+    return {
+        "vhosts": [{"name": vhost}],
+        "exchanges": [_exchange_entry(spec, vhost) for spec in topology.processor_exchanges()],
+        "queues": [
+            {
+                "name": q.name,
+                "vhost": vhost,
+                "durable": True,
+                "auto_delete": False,
+                "arguments": q.arguments,
+            }
+            for q in queues
+        ],
+        "bindings": [
+            {
+                "source": exchange,
+                "vhost": vhost,
+                "destination": queue.name,
+                "destination_type": "queue",
+                "routing_key": key,
+                "arguments": arguments,
+            }
+            for queue in queues
+            for exchange, key, arguments in queue.bindings
+        ],
+        "policies": [_policy_entry(policy, vhost) for policy in policies(queues)],
+    }
+
+
+def _exchange_entry(spec: ExchangeSpec, vhost: str) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "vhost": vhost,
+        "type": spec.type,
+        "durable": True,
+        "auto_delete": False,
+        "internal": False,
+        "arguments": spec.arguments,
+    }
+
+
+def _policy_entry(policy: PolicySpec, vhost: str) -> dict[str, Any]:
+    return {
+        "vhost": vhost,
+        "name": policy.name,
+        "pattern": policy.pattern,
+        "apply-to": policy.apply_to,
+        "definition": policy.definition,
+        "priority": policy.priority,
+    }
+
+
+def topology_operator_policies(
+    queues: Sequence[QueueSpec], cluster: str, vhost: str = "/"
+) -> list[dict[str, Any]]:
+    """The same policies as `Policy` resources of RabbitMQ's Messaging Topology Operator."""
+    return [
+        {
+            "apiVersion": "rabbitmq.com/v1beta1",
+            "kind": "Policy",
+            "metadata": {"name": re.sub(r"[^a-z0-9-]", "-", policy.name.lower())},
+            "spec": {
+                "name": policy.name,
+                "vhost": vhost,
+                "pattern": policy.pattern,
+                "applyTo": policy.apply_to,
+                "priority": policy.priority,
+                "definition": policy.definition,
+                "rabbitmqClusterReference": {"name": cluster},
+            },
+        }
+        for policy in policies(queues)
+    ]

@@ -1,0 +1,106 @@
+"""The processor's HTTP port: liveness always, readiness from its dependencies, metrics by name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from processor.health import Health
+from processor.http import create_app
+from processor.metrics import ProcessorMetrics
+
+Client = TestClient[web.Request, web.Application]
+
+
+class FakeBroker:
+    """The two things readiness reads from an aio-pika connection."""
+
+    def __init__(self, *, closed: bool = False, connected: bool = True) -> None:
+        self.is_closed = closed
+        self.connected = asyncio.Event()
+        if connected:
+            self.connected.set()
+
+
+@pytest.fixture
+def metrics() -> ProcessorMetrics:
+    return ProcessorMetrics()
+
+
+@pytest.fixture
+def health() -> Health:
+    return Health()
+
+
+@pytest.fixture
+async def client(metrics: ProcessorMetrics, health: Health) -> AsyncIterator[Client]:
+    async with TestClient(TestServer(create_app(metrics, health))) as client:
+        yield client
+
+
+async def test_healthz_answers_before_anything_is_connected(client: Client) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 200
+
+
+async def test_readyz_is_503_naming_what_is_down(client: Client) -> None:
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert await response.json() == {"ready": False, "broker": "down", "database": "down"}
+
+
+@pytest.mark.parametrize(
+    ("broker", "up"),
+    [
+        (FakeBroker(), True),
+        (FakeBroker(connected=False), False),  # a robust connection while it reconnects
+        (FakeBroker(closed=True), False),
+    ],
+)
+def test_broker_up_follows_the_connection(broker: FakeBroker, up: bool) -> None:
+    health = Health(broker=broker)  # type: ignore[arg-type] # a fake at our own seam
+    assert health.broker_up() is up
+
+
+async def test_readyz_with_broker_up_still_waits_for_the_database(
+    client: Client, health: Health
+) -> None:
+    health.broker = FakeBroker()  # type: ignore[assignment] # a fake at our own seam
+    body = await (await client.get("/readyz")).json()
+    assert body == {"ready": False, "broker": "up", "database": "down"}
+
+
+async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
+    client: Client, metrics: ProcessorMetrics
+) -> None:
+    metrics.messages.labels("seller.order_created", "applied").inc()
+    metrics.count_created("seller.order_created", ["sale", "invoice"])
+    metrics.count_created("seller.order_created", ["sale"])
+    response = await client.get("/metrics")
+    assert response.status == 200
+    text = await response.text()
+    assert (
+        'tevo_processor_messages_total{consumer="seller.order_created",outcome="applied"} 1.0'
+        in text
+    )
+    assert (
+        'tevo_pos_records_created_total{consumer="seller.order_created",record="sale"} 2.0' in text
+    )
+    assert (
+        'tevo_pos_records_created_total{consumer="seller.order_created",record="invoice"} 1.0'
+        in text
+    )
+    # prometheus-client adds a `<counter>_created` gauge per counter: timestamps, not metrics.
+    families = text_string_to_metric_families(text)
+    names = {family.name for family in families if family.type != "gauge"}
+    assert names == {
+        "tevo_processor_messages",
+        "tevo_processor_handler_seconds",
+        "tevo_processor_end_to_end_seconds",
+        "tevo_pos_records_created",
+    }
