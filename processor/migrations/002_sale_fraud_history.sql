@@ -6,8 +6,8 @@ ALTER TABLE pos.sales
     ADD COLUMN fraud_approved_seen  boolean NOT NULL DEFAULT false,
     ADD COLUMN fraud_declined_seen  boolean NOT NULL DEFAULT false;
 
--- SHA-256 of the newest body applied: two bodies with the same updated_at are ordered by it, so
--- the row that wins does not depend on which arrived first.
+-- SHA-256 of the newest body applied: two bodies with the same updated_at and fraud status are
+-- ordered by it, so the body that wins does not depend on which arrived first.
 ALTER TABLE pos.sales ADD COLUMN order_digest text;
 
 -- Operators look for sales to review with this predicate (see README, "Sales rules").

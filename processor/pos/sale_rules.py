@@ -4,8 +4,8 @@ Every seller webhook carries the whole order, so each one is applied the same wa
 what the sale already knows (`merge`), then decide the status from the merged facts (`decide`).
 The merge is order-independent by construction:
 
-- the order body with the greatest (`updated_at`, SHA-256 of the body) wins: state, amounts,
-  buyer and delivery state follow it;
+- the order body with the greatest (`updated_at`, fraud rank, SHA-256 of the body) wins: state,
+  amounts, buyer and delivery state follow it;
 - the fraud status with the greatest (is a decision, `updated_at`, rank) wins, rank being
   declined > approved > pending > null: a stale message, or a `pending` after a decision, never
   moves a sale backwards;
@@ -120,7 +120,7 @@ def merge(known: Known | None, order: Order, digest: str, cancels: str | None) -
             None,
             False,
         )
-    newest = (order.updated_at or NEVER, digest) > (known.order.updated_at or NEVER, known.digest)
+    newest = _body_key(order, digest) > _body_key(known.order, known.digest)
     return Facts(
         order=order if newest else known.order,
         digest=digest if newest else known.digest,
@@ -132,6 +132,10 @@ def merge(known: Known | None, order: Order, digest: str, cancels: str | None) -
         invoice_total=known.invoice_total,
         invoice_voided=known.invoice_voided,
     )
+
+
+def _body_key(order: Order, digest: str) -> tuple[datetime, int, str]:
+    return (order.updated_at or NEVER, FRAUD_RANK.get(order.fraud_check_status, 0), digest)
 
 
 def decide(facts: Facts, has_customer: bool, riskified: bool) -> Outcome:
