@@ -22,10 +22,13 @@ from processor.handling import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
+from tests.integration.conftest import count
 from tests.payloads import form
 
 CONSUMER_BY_KEY = {key: consumer for consumer in CONSUMERS for key in consumer.routing_keys}
 OFFICE_GROUP, CLIENT_GROUP = 4606857, 4606902
+# the captured orders' ids (tests/fixtures/order_office*.json, order_client*.json)
+OFFICE_ORDER, CLIENT_ORDER = 10324712, 10324800
 
 
 def seller_webhook(
@@ -85,3 +88,15 @@ def make_seller(
 def seller(make_seller: Callable[..., Seller]) -> Seller:
     """Riskified in use, as by default."""
     return make_seller()
+
+
+async def sale(db: asyncpg.Connection, tevo_order_id: int) -> asyncpg.Record:
+    row = await db.fetchrow("SELECT * FROM pos.sales WHERE tevo_order_id = $1", tevo_order_id)
+    assert row is not None
+    return row
+
+
+async def invoices(db: asyncpg.Connection, tevo_order_id: int) -> int:
+    return await count(
+        db, "SELECT count(*) FROM pos.invoices WHERE tevo_order_id = $1", tevo_order_id
+    )

@@ -10,12 +10,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import TOKEN, eventually
-from tests.integration.sales.conftest import CLIENT_GROUP
+from tests.integration.sales.conftest import CLIENT_GROUP, CLIENT_ORDER
 from tests.payloads import FORM_HEADERS, form, order
 
 pytestmark = pytest.mark.integration
-
-CLIENT_ORDER = 10324800
 
 
 async def post(

@@ -8,8 +8,7 @@ import asyncpg
 import pytest
 
 from tests.integration.conftest import count
-from tests.integration.sales.conftest import Seller
-from tests.integration.sales.test_sales import OFFICE_ORDER, sale
+from tests.integration.sales.conftest import OFFICE_ORDER, Seller, sale
 from tests.payloads import order
 
 pytestmark = pytest.mark.integration
