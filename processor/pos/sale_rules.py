@@ -110,15 +110,15 @@ def merge(known: Known | None, order: Order, digest: str, cancels: str | None) -
     canceled = cancel_reason(order, cancels) is not None
     if known is None:
         return Facts(
-            order,
-            digest,
-            True,
-            incoming,
-            status == APPROVED,
-            status == DECLINED,
-            canceled,
-            None,
-            False,
+            order=order,
+            digest=digest,
+            body_is_newest=True,
+            fraud=incoming,
+            approved_seen=status == APPROVED,
+            declined_seen=status == DECLINED,
+            canceled=canceled,
+            invoice_total=None,
+            invoice_voided=False,
         )
     newest = _body_key(order, digest) > _body_key(known.order, known.digest)
     return Facts(
