@@ -1,22 +1,17 @@
-"""`seller.order_created`: TEvo sold the broker's tickets; record the sale."""
+"""`seller.order_created`: TEvo sold the broker's tickets; record the sale, invoice it if due.
+
+Office buyers are invoiced at once; Client buyers get a customer and, with Riskified in use,
+wait for `fraud_check_status=approved`; other buyers are kept for review (`pos.sale_rules`).
+"""
 
 from __future__ import annotations
 
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound, Record
-from processor.pos.sales import record_sale
+from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+from processor.pos.sales import apply_order
 
 
-async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> Applied:
-    order = inbound.order()
-    buyer_type = order.buyer.type if order.buyer else None
-    status = "invoiced" if buyer_type == "Office" else "needs_review"
-    created = await record_sale(conn, inbound, order, status)
-    return Applied(
-        order.id,
-        "sale recorded" if created else "sale already recorded",
-        order.normalized_state,
-        created=(Record.SALE,) if created else (),
-    )
+async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:
+    return await apply_order(inbound, conn, deps)
 
 
 CONSUMER = Consumer("seller.order_created", ("seller.order_created",), handle)

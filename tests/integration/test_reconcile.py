@@ -90,12 +90,15 @@ async def test_an_order_whose_webhook_never_came_is_recorded_once(
     assert len(history) == 1
     assert (history[0]["recipient"], history[0]["event_type"]) == ("seller", "order_created")
     assert history[0]["note"].endswith("(via reconcile)")
+    invoices = "SELECT count(*) FROM pos.invoices WHERE tevo_order_id = 10325000"
+    assert await count(db, invoices) == 1  # TEvo's own answer verifies, so it is invoiced
 
     second = await reconcile(processor)
     assert second == {"listed": 3, "known": 2, "published": 0, "skipped": 1}
     await eventually(lambda: settled(db, processor, 2))
     assert await count(db, "SELECT count(*) FROM pos.sales") == 2
     assert await count(db, "SELECT count(*) FROM pos.order_history") == 2
+    assert await count(db, invoices) == 1
 
 
 async def test_a_late_webhook_after_reconciliation_makes_no_second_sale(

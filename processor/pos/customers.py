@@ -1,0 +1,121 @@
+"""Customers (`pos.customers`): find the one a sale is to, or create it, exactly once.
+
+A Client is found by TEvo client id, then by e-mail (case-insensitive, trimmed); an Office by
+its TEvo office id. Concurrent orders of a new buyer race on the schema's unique indexes: each
+inserts with `ON CONFLICT DO NOTHING`, the losers wait for the winner's commit and then find its
+row, so the race resolves inside one attempt and there is one customer however many orders came.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from contracts import Order
+from processor.errors import Conflict
+from processor.handling import Connection
+from processor.pos.sale_rules import CLIENT, OFFICE
+
+log = structlog.get_logger("processor.pos.customers")
+
+FIND_CLIENT_BY_ID_SQL = "SELECT id FROM pos.customers WHERE tevo_client_id = $1"
+# Spelled like the unique index customers_email_key so Postgres uses it.
+FIND_CLIENT_BY_EMAIL_SQL = """
+SELECT id FROM pos.customers
+WHERE lower(btrim(email)) = lower(btrim($1)) AND email IS NOT NULL AND tevo_office_id IS NULL
+"""
+INSERT_CLIENT_SQL = """
+INSERT INTO pos.customers (tevo_client_id, name, email, phone, address)
+VALUES ($1, $2, $3, $4, $5::jsonb)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+FIND_OFFICE_SQL = "SELECT id FROM pos.customers WHERE tevo_office_id = $1"
+INSERT_OFFICE_SQL = """
+INSERT INTO pos.customers (tevo_office_id, name) VALUES ($1, $2)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who a Client sale is to, from the order's `client` and `buyer`."""
+
+    tevo_client_id: int | None
+    name: str | None
+    email: str | None
+    phone: str | None
+    address: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, order: Order) -> ClientInfo:
+        client, buyer = order.client, order.buyer
+        return cls(
+            tevo_client_id=(client.id if client else None) or (buyer.id if buyer else None),
+            name=(client.name if client else None) or (buyer.name if buyer else None),
+            email=client.email if client else None,
+            phone=client.phone if client else None,
+            address=(
+                client.primary_billing_address or client.primary_shipping_address
+                if client
+                else None
+            ),
+        )
+
+
+async def customer_for(conn: Connection, order: Order) -> int | None:
+    """The customer id for the order's buyer, created on first sight; None when it has none."""
+    buyer = order.buyer
+    if buyer is None:
+        return None
+    if buyer.type == OFFICE and buyer.id is not None:
+        return await _office(conn, buyer.id, buyer.name)
+    if buyer.type == CLIENT:
+        info = ClientInfo.of(order)
+        if info.tevo_client_id is not None or info.email is not None:
+            return await _client(conn, info)
+    return None
+
+
+async def _office(conn: Connection, office_id: int, name: str | None) -> int:
+    found: int | None = await conn.fetchval(FIND_OFFICE_SQL, office_id)
+    if found is None:
+        found = await conn.fetchval(INSERT_OFFICE_SQL, office_id, name)
+        if found is not None:
+            log.info("customer.created", customer_id=found, kind=OFFICE, tevo_office_id=office_id)
+        else:
+            found = await conn.fetchval(FIND_OFFICE_SQL, office_id)
+    if found is None:
+        raise Conflict("office customer conflicted on insert but cannot be found")
+    return found
+
+
+async def _client(conn: Connection, info: ClientInfo) -> int:
+    found = await _find_client(conn, info)
+    if found is not None:
+        return found
+    address = None if info.address is None else json.dumps(info.address)
+    created: int | None = await conn.fetchval(
+        INSERT_CLIENT_SQL, info.tevo_client_id, info.name, info.email, info.phone, address
+    )
+    if created is not None:
+        # ids only: the name, e-mail and phone are the buyer's personal data
+        log.info("customer.created", customer_id=created, kind=CLIENT)
+        return created
+    found = await _find_client(conn, info)  # a concurrent order of this client won the insert
+    if found is None:
+        raise Conflict("client customer conflicted on insert but cannot be found")
+    return found
+
+
+async def _find_client(conn: Connection, info: ClientInfo) -> int | None:
+    found: int | None = None
+    if info.tevo_client_id is not None:
+        found = await conn.fetchval(FIND_CLIENT_BY_ID_SQL, info.tevo_client_id)
+    if found is None and info.email is not None:
+        found = await conn.fetchval(FIND_CLIENT_BY_EMAIL_SQL, info.email)
+    return found

@@ -1,0 +1,100 @@
+"""Verification before invoicing: a webhook TEvo confirms is invoiced, a forged one is kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+
+from processor.settings import ProcessorSettings
+from tests.fake_tevo import SECRET, TOKEN, FakeTevo
+from tests.integration.conftest import TOKEN as WEBHOOK_TOKEN
+from tests.integration.conftest import count, eventually
+from tests.payloads import FORM_HEADERS, form, order
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient[web.Request, web.Application]
+
+TRUE_ORDER = order()  # TEvo knows it exactly as the webhook says
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTevo]:
+    tevo = FakeTevo()
+    tevo.add(TRUE_ORDER)
+    async with tevo.running():
+        yield tevo
+
+
+@pytest.fixture
+def processor_settings(processor_settings: ProcessorSettings, fake: FakeTevo) -> ProcessorSettings:
+    return processor_settings.model_copy(
+        update={"api_url": fake.url, "api_token": SecretStr(TOKEN), "api_secret": SecretStr(SECRET)}
+    )
+
+
+async def _sale(db: asyncpg.Connection, order_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT * FROM pos.sales WHERE tevo_order_id = $1", order_id)
+
+
+async def _post(ingress: Client, body: dict[str, object]) -> None:
+    response = await ingress.post(
+        f"/webhooks/tevo/{WEBHOOK_TOKEN}", data=form(body), headers=FORM_HEADERS
+    )
+    assert response.status == 202
+
+
+@pytest.mark.usefixtures("processor")
+async def test_a_webhook_tevo_confirms_is_invoiced(ingress: Client, db: asyncpg.Connection) -> None:
+    await _post(ingress, TRUE_ORDER)
+    sale = await eventually(lambda: _sale(db, 10324712))
+    assert sale["status"] == "invoiced"
+    assert sale["review_reason"] is None
+    assert await count(db, "SELECT count(*) FROM pos.invoices") == 1
+
+
+@pytest.mark.usefixtures("processor")
+async def test_a_forged_total_is_kept_for_review_and_not_invoiced(
+    ingress: Client, db: asyncpg.Connection
+) -> None:
+    await _post(ingress, {**TRUE_ORDER, "total": "9.99"})
+    sale = await eventually(lambda: _sale(db, 10324712))
+    assert sale["status"] == "needs_review"
+    assert "not confirmed by TEvo" in sale["review_reason"]
+    assert "total" in sale["review_reason"]
+    assert await count(db, "SELECT count(*) FROM pos.invoices") == 0
+
+
+@pytest.mark.usefixtures("processor")
+async def test_an_order_tevo_does_not_know_is_kept_for_review(
+    ingress: Client, db: asyncpg.Connection
+) -> None:
+    await _post(ingress, order(id=99999999))
+    sale = await eventually(lambda: _sale(db, 99999999))
+    assert sale["status"] == "needs_review"
+    assert "TEvo has no order 99999999" in sale["review_reason"]
+    assert await count(db, "SELECT count(*) FROM pos.invoices") == 0
+
+
+@pytest.mark.usefixtures("processor")
+async def test_an_api_outage_retries_and_then_invoices_once(
+    ingress: Client, db: asyncpg.Connection, fake: FakeTevo
+) -> None:
+    fake.down = True
+    await _post(ingress, TRUE_ORDER)
+
+    async def retried() -> bool | None:
+        return len(fake.seen) >= 3 or None  # one attempt: the client tried three times
+
+    await eventually(retried)
+    assert await _sale(db, 10324712) is None  # nothing applied while TEvo cannot answer
+    fake.down = False
+    sale = await eventually(lambda: _sale(db, 10324712), within=20)
+    assert sale["status"] == "invoiced"
+    assert await count(db, "SELECT count(*) FROM pos.invoices") == 1
+    assert await count(db, "SELECT count(*) FROM pos.order_history") == 1
