@@ -30,6 +30,8 @@ from processor.topology import declare
 log = structlog.get_logger("processor")
 
 CONNECT_RETRY_DELAY = 2.0
+# Seconds between reconnection attempts of a robust connection after the broker went away.
+RECONNECT_INTERVAL = 2.0
 T = TypeVar("T")
 
 
@@ -40,6 +42,7 @@ async def connect_broker(
     return await aio_pika.connect_robust(
         settings.amqp_url,
         client_properties={"connection_name": f"{role}@{socket.gethostname()}"},
+        reconnect_interval=RECONNECT_INTERVAL,
     )
 
 
@@ -111,7 +114,9 @@ async def run(
         stack.push_async_callback(pool.close)
         connection = await _until_connected("broker", lambda: connect_broker(settings))
         stack.push_async_callback(connection.close)
-        channel = await connection.channel(publisher_confirms=True)
+        # on_return_raises: a republish no queue took (a delay queue deleted under us) must fail
+        # and requeue the original, not count as confirmed and lose it.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)
         dispatcher = Dispatcher(
