@@ -9,7 +9,7 @@ from datetime import datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts import Topology, WebhookEnvelope
@@ -31,6 +31,7 @@ class Publisher:
         self._topology = topology
         self._confirm_timeout = confirm_timeout
         self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
 
@@ -52,7 +53,9 @@ class Publisher:
 
     async def _connect(self) -> None:
         connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": f"ingress@{socket.gethostname()}"}
+            self._url,
+            client_properties={"connection_name": f"ingress@{socket.gethostname()}"},
+            reconnect_interval=RECONNECT_DELAY,
         )
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -68,13 +71,20 @@ class Publisher:
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._exchange = connection, exchange
+        self._connection, self._channel, self._exchange = connection, channel, exchange
         log.info("broker.connected", exchange=exchange.name)
 
     @property
     def ready(self) -> bool:
-        connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        """Connected, and the channel reopened: the connection comes back before its channel."""
+        connection, channel = self._connection, self._channel
+        return (
+            connection is not None
+            and channel is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and not channel.is_closed
+        )
 
     async def publish(self, envelope: WebhookEnvelope, received_at: datetime) -> None:
         """Return once RabbitMQ confirmed the message; raise `BrokerUnavailable` otherwise.
