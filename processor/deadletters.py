@@ -17,6 +17,7 @@ message dead, or duplicated (the inbox absorbs the second copy), never lost.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ from processor.retries import attempts_made, dead_letter_reason, fresh_headers
 # Beyond this many, a peek stops reading: the rest keeps its place, the part read rotates.
 PEEK_CAP = 10_000
 PUBLISH_TIMEOUT = 10.0
+SETTLE_TIMEOUT = 5.0
+SETTLE_POLL = 0.02
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,14 @@ async def depth(channel: AbstractChannel, queue: str) -> int:
 async def peek(channel: AbstractChannel, topology: Topology, consumer: str) -> list[DeadLetter]:
     """Every dead letter of `consumer` (up to `PEEK_CAP`), left in the queue in its order."""
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
+    available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
     try:
-        await _take(queue, min(await depth(channel, queue.name), PEEK_CAP), held)
-        return [_dead_letter(consumer, m) for m in held]
+        await _take(queue, min(available, PEEK_CAP), held)
     finally:
         await _requeue(held)
+    await _settle(channel, queue.name, available)
+    return [_dead_letter(consumer, m) for m in held]
 
 
 async def replay(
@@ -105,25 +110,40 @@ async def replay(
     replay is not replayed twice. `channel` must confirm publishes and raise on returns.
     """
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
-    target = topology.consumer_queue(consumer)
-    budget = await depth(channel, queue.name)
+    available = await depth(channel, queue.name)
+    held: list[AbstractIncomingMessage] = []
     replayed: list[str | None] = []
-    skipped: list[AbstractIncomingMessage] = []
     try:
-        while budget > 0 and (limit is None or len(replayed) < limit):
-            budget -= 1
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            if message_id is not None and message.message_id != message_id:
-                skipped.append(message)
-                continue
-            await _publish_copy(channel, message, target)
-            await message.ack()
-            replayed.append(message.message_id)
+        if message_id is None:
+            # One at a time from the head: nothing else is held, however deep the queue.
+            budget = available if limit is None else min(available, limit)
+            while len(replayed) < budget and await _take(queue, 1, held):
+                await _send_back(channel, topology, consumer, held.pop(), replayed)
+            return replayed
+        await _take(queue, min(available, PEEK_CAP), held)
+        chosen = [m for m in held if m.message_id == message_id][:limit]
+        # The others go back first, in order: a replayed message that dies again lines up
+        # behind them, and a full turn leaves them where they were.
+        await _requeue([m for m in held if m not in chosen])
+        held = chosen
+        await _settle(channel, queue.name, available - len(chosen))
+        while held:
+            await _send_back(channel, topology, consumer, held.pop(0), replayed)
+        return replayed
     finally:
-        await _requeue(skipped)
-    return replayed
+        await _requeue(held)
+
+
+async def _send_back(
+    channel: AbstractChannel,
+    topology: Topology,
+    consumer: str,
+    message: AbstractIncomingMessage,
+    replayed: list[str | None],
+) -> None:
+    await _publish_copy(channel, message, topology.consumer_queue(consumer))
+    await message.ack()  # only now: the copy is confirmed
+    replayed.append(message.message_id)
 
 
 async def purge(
@@ -141,13 +161,19 @@ async def purge(
     return len(taken)
 
 
-async def _take(queue: AbstractQueue, count: int, into: list[AbstractIncomingMessage]) -> None:
-    # Fills `into` as it goes, so a caller's `finally` requeues what was taken before a failure.
-    while len(into) < count:
+async def _take(queue: AbstractQueue, count: int, into: list[AbstractIncomingMessage]) -> int:
+    """Get up to `count` more messages into `into`, unacked; how many came.
+
+    Fills `into` as it goes, so a caller's `finally` requeues what was taken before a failure.
+    """
+    taken = 0
+    while taken < count:
         message = await queue.get(no_ack=False, fail=False)
         if message is None:
-            return
+            break
         into.append(message)
+        taken += 1
+    return taken
 
 
 async def _requeue(messages: list[AbstractIncomingMessage]) -> None:
@@ -171,6 +197,18 @@ async def _publish_copy(
         app_id=message.app_id,
     )
     await channel.default_exchange.publish(copy, queue, mandatory=True, timeout=PUBLISH_TIMEOUT)
+
+
+async def _settle(channel: AbstractChannel, queue: str, at_least: int) -> None:
+    """Wait, a bounded time, until `queue` shows `at_least` messages again.
+
+    A nack is not answered: the broker puts requeued messages back a moment later. Whatever
+    reads the queue next (another peek, a replay) should find them there.
+    """
+    for _ in range(int(SETTLE_TIMEOUT / SETTLE_POLL)):
+        if await depth(channel, queue) >= at_least:
+            return
+        await asyncio.sleep(SETTLE_POLL)
 
 
 def _dead_letter(consumer: str, message: AbstractIncomingMessage) -> DeadLetter:
