@@ -38,10 +38,10 @@ T = TypeVar("T")
 async def connect_broker(
     settings: ProcessorSettings, role: str = "processor"
 ) -> AbstractRobustConnection:
-    """A robust connection named `<role>@<host>` in the console."""
+    """A robust connection named `<role>@<host>:<pid>` in the console, one process each."""
     return await aio_pika.connect_robust(
         settings.amqp_url,
-        client_properties={"connection_name": f"{role}@{socket.gethostname()}"},
+        client_properties={"connection_name": f"{role}@{socket.gethostname()}:{os.getpid()}"},
         reconnect_interval=RECONNECT_INTERVAL,
     )
 

@@ -70,6 +70,11 @@ class Service:
             self.process.send_signal(sig)
         return await asyncio.wait_for(self.process.wait(), timeout=wait)
 
+    async def wait(self, within: float = 60.0) -> int:
+        """Wait for the process to end by itself; its exit status."""
+        assert self.process is not None, f"{self.name} was never started"
+        return await asyncio.wait_for(self.process.wait(), timeout=within)
+
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go: for fixture teardown."""
         if not self.running:
