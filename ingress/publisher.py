@@ -17,6 +17,7 @@ from contracts import Topology, WebhookEnvelope
 log = structlog.get_logger("ingress.publisher")
 
 RECONNECT_DELAY = 2.0
+PROBE_ROUTING_KEY = "tevo.ingress.readiness-probe"
 
 
 class BrokerUnavailable(Exception):
@@ -34,6 +35,7 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._unconfirmed = False  # the last publish got no confirm
 
     def start(self) -> None:
         """Connect in the background: while the broker is away the ingress answers 503."""
@@ -108,9 +110,33 @@ class Publisher:
             async with asyncio.timeout(self._confirm_timeout):
                 await exchange.publish(message, envelope.routing_key, mandatory=True)
         except TimeoutError:
+            self._unconfirmed = True
             raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
         except CONNECTION_EXCEPTIONS as exc:
+            self._unconfirmed = True
             raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
+        self._unconfirmed = False
+
+    async def check(self) -> bool:
+        """Ready, and getting confirms: after a publish went unconfirmed, a probe must get one.
+
+        A connection can be up and still confirm nothing: RabbitMQ blocks publishers during a
+        memory or disk alarm. The probe goes to the default exchange under a key no queue has,
+        so the broker confirms it and drops it.
+        """
+        channel = self._channel
+        if channel is None or not self.ready:
+            return False
+        if not self._unconfirmed:
+            return True
+        probe = aio_pika.Message(b"", app_id="ingress-readiness-probe")
+        try:
+            async with asyncio.timeout(self._confirm_timeout):
+                await channel.default_exchange.publish(probe, PROBE_ROUTING_KEY, mandatory=False)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS):
+            return False
+        self._unconfirmed = False
+        return True
 
     async def close(self) -> None:
         if self._connecting is not None:

@@ -75,6 +75,23 @@ async def rabbitmq_stopped() -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def publishers_blocked() -> AsyncIterator[None]:
+    """A memory alarm for the block: RabbitMQ blocks publishing connections, confirms stop."""
+    _need("rabbitmqctl")
+    watermark = "vm_memory_monitor:get_vm_memory_high_watermark()."
+    before = (await sh("rabbitmqctl", "eval", watermark)).strip()
+    await sh("rabbitmqctl", "set_vm_memory_high_watermark", "0")
+    try:
+        yield
+    finally:
+        if before.startswith("{absolute,"):  # an absolute limit: {absolute,Bytes}
+            limit = before.removeprefix("{absolute,").rstrip("}")
+            await sh("rabbitmqctl", "set_vm_memory_high_watermark", "absolute", limit)
+        else:
+            await sh("rabbitmqctl", "set_vm_memory_high_watermark", before)
+
+
+@asynccontextmanager
 async def postgres_stopped() -> AsyncIterator[None]:
     """Postgres stopped (fast: sessions cut) for the block, started again whatever happens."""
     _need("pg_lsclusters")

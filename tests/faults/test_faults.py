@@ -25,6 +25,7 @@ from tests.faults.conftest import (
     exactly_once,
     management_api,
     postgres_stopped,
+    publishers_blocked,
     rabbitmq_stopped,
 )
 from tests.faults.load import Load, accepted_at_least
@@ -78,6 +79,21 @@ async def test_rabbitmq_restart(stack: Stack, capsys: pytest.CaptureFixture[str]
     report(capsys, "RabbitMQ restart", counts)
     assert counts["answered_503"] > 0
     assert set(load.statuses) <= {202, 401, 503}, load.statuses  # never a 500, never a hang
+    _still_running(stack.ingress, stack.processor)
+
+
+async def test_rabbitmq_stops_confirming(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    async with under_load(stack) as load:
+        async with publishers_blocked():
+            answered_503 = load.statuses[503]
+            # a publish that gets no confirm within TEVO_CONFIRM_TIMEOUT is a 503, not a 202
+            await eventually(lambda: _more_503s(load, answered_503), within=30)
+            await eventually(lambda: _ready_is(stack, 503), within=30)
+        await eventually(lambda: _ready_is(stack, 200), within=30)
+    counts = await exactly_once(stack, load)
+    report(capsys, "RabbitMQ blocks publishers", counts)
+    assert counts["answered_503"] > 0
+    assert set(load.statuses) <= {202, 401, 503}, load.statuses
     _still_running(stack.ingress, stack.processor)
 
 
