@@ -114,8 +114,7 @@ async def run(
         stack.push_async_callback(pool.close)
         connection = await _until_connected("broker", lambda: connect_broker(settings))
         stack.push_async_callback(connection.close)
-        # on_return_raises: a republish no queue took (a delay queue deleted under us) must fail
-        # and requeue the original, not count as confirmed and lose it.
+        # on_return_raises: an unroutable republish fails (and requeues), never passes as confirmed
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)

@@ -19,16 +19,9 @@ import aiohttp
 import pytest
 
 from contracts import Recipient, WebhookEnvelope
-from tests.faults.conftest import (
-    CONSUMER,
-    Stack,
-    exactly_once,
-    management_api,
-    postgres_stopped,
-    publishers_blocked,
-    rabbitmq_stopped,
-)
+from tests.faults.conftest import CONSUMER, Stack, exactly_once, management_api
 from tests.faults.load import Load, accepted_at_least
+from tests.faults.services import postgres_stopped, publishers_blocked, rabbitmq_stopped
 from tests.integration.conftest import eventually
 from tests.payloads import order
 from tests.processes import Service

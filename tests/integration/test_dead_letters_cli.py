@@ -64,25 +64,7 @@ async def test_list_show_replay_purge(
 
     await eventually(lambda: dead(1), within=20)
 
-    status, out, _ = await _cli(processor_settings, "list")
-    assert status == 0
-    assert f"{dead_queue}: 1 dead letter(s)" in out
-    assert message_id in out
-    assert "permanent_failure" in out
-
-    status, out, _ = await _cli(processor_settings, "list", "--json", "--consumer", CONSUMER)
-    listed = json.loads(out)[CONSUMER]
-    assert listed["count"] == 1
-    assert listed["dead_letters"][0]["message_id"] == message_id
-    assert listed["dead_letters"][0]["error_type"] == "ContractViolation"
-
-    status, out, _ = await _cli(processor_settings, "show", message_id)
-    assert status == 0
-    assert "reason: permanent_failure" in out
-    assert "R-NO-ID" in out  # the body, for the operator's eyes
-    status, _, err = await _cli(processor_settings, "show", "no-such-id")
-    assert status == 1
-    assert "no dead letter" in err
+    await _list_and_show(processor_settings, message_id)
 
     status, out, _ = await _cli(processor_settings, "replay", "--consumer", CONSUMER)
     assert status == 0
@@ -97,3 +79,26 @@ async def test_list_show_replay_purge(
     assert status == 0
     assert f"{dead_queue}: purged 1" in out
     assert await queue_depth(amqp, dead_queue) == 0
+
+
+async def _list_and_show(settings: ProcessorSettings, message_id: str) -> None:
+    dead_queue = settings.topology.dead_letter_queue(CONSUMER)
+    status, out, _ = await _cli(settings, "list")
+    assert status == 0
+    assert f"{dead_queue}: 1 dead letter(s)" in out
+    assert message_id in out
+    assert "permanent_failure" in out
+
+    status, out, _ = await _cli(settings, "list", "--json", "--consumer", CONSUMER)
+    listed = json.loads(out)[CONSUMER]
+    assert listed["count"] == 1
+    assert listed["dead_letters"][0]["message_id"] == message_id
+    assert listed["dead_letters"][0]["error_type"] == "ContractViolation"
+
+    status, out, _ = await _cli(settings, "show", message_id)
+    assert status == 0
+    assert "reason: permanent_failure" in out
+    assert "R-NO-ID" in out  # the body, for the operator's eyes
+    status, _, err = await _cli(settings, "show", "no-such-id")
+    assert status == 1
+    assert "no dead letter" in err
