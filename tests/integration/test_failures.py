@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import envelope as h
+from contracts.topology import DELIVERY_LIMIT
 from processor import deadletters
 from processor.errors import Conflict, ContractViolation, DatabaseUnavailable, ProcessingError
 from processor.handling import Applied, Connection, Consumer, Deps, Inbound
@@ -231,3 +232,22 @@ async def test_peek_loses_nothing_and_keeps_the_order_replay_and_purge_take_what
     assert left == [first[3], first[4], first[2]]
     assert await deadletters.purge(amqp, topology, FLAKY) == 3
     assert await deadletters.peek(amqp, topology, FLAKY) == []
+
+
+@pytest.mark.usefixtures("flaky_processor")
+@pytest.mark.parametrize("flaky", [Flaky(lambda: Conflict("SerializationError"))])
+async def test_a_retry_that_cannot_be_scheduled_is_never_lost(
+    flaky: Flaky,
+    ingress: Client,
+    processor_settings: ProcessorSettings,
+    amqp: aio_pika.abc.AbstractChannel,
+) -> None:
+    # With its delay queue gone the retry is unroutable: the broker returns it, the original is
+    # requeued instead of acked, and the queue's delivery limit ends the loop in the .dead queue.
+    await amqp.queue_delete(processor_settings.topology.delay_queue(1))
+    flaky.broken = True
+    message_id = await _post(ingress, 901)
+    (letter,) = await _dead(amqp, processor_settings, FLAKY, 1)
+    assert letter.message_id == message_id
+    assert letter.reason == "delivery_limit"
+    assert len(flaky.attempts[901]) > DELIVERY_LIMIT
