@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--limit",
             type=int,
             default=LIST_LIMIT if action == "list" else None,
-            help=f"at most this many per consumer (list: {LIST_LIMIT}; others: all)",
+            help=f"at most this many (per consumer; list: {LIST_LIMIT}, others: all)",
         )
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -121,6 +121,7 @@ async def _show(
     for consumer in consumers:
         letters = await deadletters.peek(channel, settings.topology, consumer)
         matches += [x for x in letters if x.message_id == args.message_id]
+    matches = matches[: args.limit]  # copies of one message (TEvo's retries) share its id
     if not matches:
         print(f"no dead letter with message_id {args.message_id}", file=sys.stderr)
         return 1
