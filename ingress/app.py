@@ -143,7 +143,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[PUBLISHER].ready
+    ready = await request.app[PUBLISHER].check()
     return web.json_response(
         {"ready": ready, "broker": "connected" if ready else "down"}, status=200 if ready else 503
     )

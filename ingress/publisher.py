@@ -9,7 +9,7 @@ from datetime import datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts import Topology, WebhookEnvelope
@@ -17,6 +17,7 @@ from contracts import Topology, WebhookEnvelope
 log = structlog.get_logger("ingress.publisher")
 
 RECONNECT_DELAY = 2.0
+PROBE_ROUTING_KEY = "tevo.ingress.readiness-probe"
 
 
 class BrokerUnavailable(Exception):
@@ -31,8 +32,10 @@ class Publisher:
         self._topology = topology
         self._confirm_timeout = confirm_timeout
         self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._unconfirmed = False  # the last publish got no confirm
 
     def start(self) -> None:
         """Connect in the background: while the broker is away the ingress answers 503."""
@@ -52,7 +55,9 @@ class Publisher:
 
     async def _connect(self) -> None:
         connection = await aio_pika.connect_robust(
-            self._url, client_properties={"connection_name": f"ingress@{socket.gethostname()}"}
+            self._url,
+            client_properties={"connection_name": f"ingress@{socket.gethostname()}"},
+            reconnect_interval=RECONNECT_DELAY,
         )
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -68,13 +73,20 @@ class Publisher:
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._exchange = connection, exchange
+        self._connection, self._channel, self._exchange = connection, channel, exchange
         log.info("broker.connected", exchange=exchange.name)
 
     @property
     def ready(self) -> bool:
-        connection = self._connection
-        return connection is not None and not connection.is_closed and connection.connected.is_set()
+        """Connected, and the channel reopened: the connection comes back before its channel."""
+        connection, channel = self._connection, self._channel
+        return (
+            connection is not None
+            and channel is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+            and not channel.is_closed
+        )
 
     async def publish(self, envelope: WebhookEnvelope, received_at: datetime) -> None:
         """Return once RabbitMQ confirmed the message; raise `BrokerUnavailable` otherwise.
@@ -98,9 +110,33 @@ class Publisher:
             async with asyncio.timeout(self._confirm_timeout):
                 await exchange.publish(message, envelope.routing_key, mandatory=True)
         except TimeoutError:
+            self._unconfirmed = True
             raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
         except CONNECTION_EXCEPTIONS as exc:
+            self._unconfirmed = True
             raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
+        self._unconfirmed = False
+
+    async def check(self) -> bool:
+        """Ready, and getting confirms: after a publish went unconfirmed, a probe must get one.
+
+        A connection can be up and still confirm nothing: RabbitMQ blocks publishers during a
+        memory or disk alarm. The probe goes to the default exchange under a key no queue has,
+        so the broker confirms it and drops it.
+        """
+        channel = self._channel
+        if channel is None or not self.ready:
+            return False
+        if not self._unconfirmed:
+            return True
+        probe = aio_pika.Message(b"", app_id="ingress-readiness-probe")
+        try:
+            async with asyncio.timeout(self._confirm_timeout):
+                await channel.default_exchange.publish(probe, PROBE_ROUTING_KEY, mandatory=False)
+        except (TimeoutError, *CONNECTION_EXCEPTIONS):
+            return False
+        self._unconfirmed = False
+        return True
 
     async def close(self) -> None:
         if self._connecting is not None:

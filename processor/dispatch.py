@@ -25,14 +25,14 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts import envelope as h
 from contracts import message_id, routing_key
-from contracts.topology import RETRY_QUEUE_HEADER, Topology
+from contracts.topology import Topology
 from processor.errors import ContractViolation, Permanent, ProcessingError, Retryable, translate
 from processor.handling import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.retries import MAX_ERROR_TEXT, Decision, decide
 
 log = structlog.get_logger("processor.dispatch")
 
-MAX_ERROR_TEXT = 500
 PUBLISH_TIMEOUT = 10.0
 
 INBOX_SQL = """
@@ -158,52 +158,24 @@ class Dispatcher:
         self, consumer: Consumer, delivery: AbstractIncomingMessage, error: ProcessingError
     ) -> Outcome:
         headers = dict(delivery.headers or {})
-        attempts = _attempts(headers) + 1
-        now = datetime.now(UTC).isoformat()
-        headers.update(
-            {
-                h.HEADER_ATTEMPTS: attempts,
-                h.HEADER_FIRST_FAILED_AT: headers.get(h.HEADER_FIRST_FAILED_AT) or now,
-                h.HEADER_LAST_FAILED_AT: now,
-                h.HEADER_ERROR_TYPE: type(error).__name__,
-                h.HEADER_ERROR_MESSAGE: str(error)[:MAX_ERROR_TEXT],
-                h.HEADER_CONSUMER: consumer.name,
-            }
+        decision = decide(
+            error,
+            headers,
+            consumer=consumer.name,
+            routing_key=_original_key(headers, delivery),
+            topology=self.topology,
+            settings=self.deps.settings,
+            now=datetime.now(UTC),
         )
-        if h.HEADER_ORIGINAL_ROUTING_KEY not in headers:
-            headers[h.HEADER_ORIGINAL_ROUTING_KEY] = _original_key(headers, delivery)
-        settings = self.deps.settings
-        if isinstance(error, Retryable) and attempts < settings.retry_max_attempts:
-            delay = settings.retry_delay(attempts)
-            headers[RETRY_QUEUE_HEADER] = self.topology.consumer_queue(consumer.name)
-            target, outcome = self.topology.delay_queue(delay), Outcome.RETRIED
-            log.warning(
-                "message.retry_scheduled",
-                error_type=type(error).__name__,
-                error=str(error)[:MAX_ERROR_TEXT],
-                attempt=attempts,
-                delay_s=delay,
-            )
-        else:
-            reason = "retries_exhausted" if isinstance(error, Retryable) else "permanent_failure"
-            headers[h.HEADER_DEAD_LETTER_REASON] = reason
-            headers.pop(RETRY_QUEUE_HEADER, None)
-            target, outcome = self.topology.dead_letter_queue(consumer.name), Outcome.DEAD_LETTERED
-            log.error(
-                "message.dead_lettered",
-                reason=reason,
-                error_type=type(error).__name__,
-                error=str(error)[:MAX_ERROR_TEXT],
-                attempts=attempts,
-            )
+        _log_decision(decision, error)
         try:
-            await self.republish(delivery, headers, target)
+            await self.republish(delivery, decision.headers, decision.queue)
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             log.warning("message.requeued", reason="republish failed", error=type(exc).__name__)
             await _settle(delivery.nack(requeue=True))
             return Outcome.REQUEUED
         await _settle(delivery.ack())
-        return outcome
+        return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
 
     async def republish(
         self, delivery: AbstractIncomingMessage, headers: dict[str, Any], queue: str
@@ -238,9 +210,24 @@ def _note(note: str, inbound: Inbound) -> str:
     return f"{note} (via {source})" if isinstance(source, str) and source else note
 
 
-def _attempts(headers: dict[str, Any]) -> int:
-    value = headers.get(h.HEADER_ATTEMPTS)
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
+def _log_decision(decision: Decision, error: ProcessingError) -> None:
+    text = str(error)[:MAX_ERROR_TEXT]
+    if decision.dead:
+        log.error(
+            "message.dead_lettered",
+            reason=decision.reason,
+            error_type=type(error).__name__,
+            error=text,
+            attempts=decision.attempts,
+        )
+    else:
+        log.warning(
+            "message.retry_scheduled",
+            error_type=type(error).__name__,
+            error=text,
+            attempt=decision.attempts,
+            delay_s=decision.delay_s,
+        )
 
 
 def _original_key(headers: dict[str, Any], delivery: AbstractIncomingMessage) -> str:

@@ -32,16 +32,19 @@ from processor.topology import declare
 log = structlog.get_logger("processor")
 
 CONNECT_RETRY_DELAY = 2.0
+# Seconds between reconnection attempts of a robust connection after the broker went away.
+RECONNECT_INTERVAL = 2.0
 T = TypeVar("T")
 
 
 async def connect_broker(
     settings: ProcessorSettings, role: str = "processor"
 ) -> AbstractRobustConnection:
-    """A robust connection named `<role>@<host>` in the console."""
+    """A robust connection named `<role>@<host>:<pid>` in the console, one process each."""
     return await aio_pika.connect_robust(
         settings.amqp_url,
-        client_properties={"connection_name": f"{role}@{socket.gethostname()}"},
+        client_properties={"connection_name": f"{role}@{socket.gethostname()}:{os.getpid()}"},
+        reconnect_interval=RECONNECT_INTERVAL,
     )
 
 
@@ -121,7 +124,8 @@ async def run(
         connection = await _until_connected("broker", lambda: connect_broker(settings))
         stack.push_async_callback(connection.close)
         health.broker = connection
-        channel = await connection.channel(publisher_confirms=True)
+        # on_return_raises: an unroutable republish fails (and requeues), never passes as confirmed
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off

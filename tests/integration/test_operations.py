@@ -169,7 +169,7 @@ async def test_console_shows_named_connections_and_consumer_tags(
 
         async def named() -> set[str] | None:
             names = {c.get("user_provided_name") for c in await management.get("/connections")}
-            wanted = {f"ingress@{host}", f"processor@{host}"}
+            wanted = {f"ingress@{host}", f"processor@{host}:{os.getpid()}"}
             return wanted if wanted <= names else None
 
         await eventually(named, within=20)

@@ -1,0 +1,185 @@
+"""Break things under load; every webhook answered 202 is applied exactly once, nothing else is.
+
+Each test runs the real processes (see conftest), posts webhooks while a fault happens, waits for
+the processor to catch up and prints the counts: sent, accepted, applied, duplicates, retried,
+dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import aio_pika
+import aiohttp
+import pytest
+
+from contracts import Recipient, WebhookEnvelope
+from tests.faults.conftest import CONSUMER, Stack, exactly_once, management_api
+from tests.faults.load import Load, accepted_at_least
+from tests.faults.services import postgres_stopped, publishers_blocked, rabbitmq_stopped
+from tests.integration.conftest import eventually
+from tests.payloads import order
+from tests.processes import Service
+
+pytestmark = pytest.mark.faults
+
+STEP = 40  # accepted orders between the moves of a test: load before, during and after
+
+
+@asynccontextmanager
+async def under_load(stack: Stack, copies: int = 1) -> AsyncIterator[Load]:
+    load = Load(stack.webhook_url, copies=copies)
+    stop = asyncio.Event()
+    task = asyncio.create_task(load.run(stop))
+    try:
+        await eventually(accepted_at_least(load, STEP), within=60)
+        yield load
+        await eventually(accepted_at_least(load, len(load.accepted) + STEP), within=90)
+    finally:
+        stop.set()
+        await task
+
+
+def report(capsys: pytest.CaptureFixture[str], name: str, counts: dict[str, int]) -> None:
+    with capsys.disabled():
+        print(f"\n[faults] {name}: {json.dumps(counts)}")
+
+
+async def test_processor_killed_and_restarted(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with under_load(stack) as load:
+        assert await stack.processor.signal(signal.SIGKILL) == -signal.SIGKILL
+        # webhooks keep coming while no processor runs: they wait in the queue
+        await eventually(accepted_at_least(load, len(load.accepted) + STEP), within=60)
+        await stack.processor.start()
+    report(capsys, "processor SIGKILL", await exactly_once(stack, load))
+
+
+async def test_rabbitmq_restart(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    async with under_load(stack) as load:
+        async with rabbitmq_stopped():
+            await eventually(lambda: _ready_is(stack, 503), within=30)
+            answered_503 = load.statuses[503]
+            await eventually(lambda: _more_503s(load, answered_503), within=30)
+        await eventually(lambda: _ready_is(stack, 200), within=60)
+    counts = await exactly_once(stack, load)
+    report(capsys, "RabbitMQ restart", counts)
+    assert counts["answered_503"] > 0
+    assert set(load.statuses) <= {202, 401, 503}, load.statuses  # never a 500, never a hang
+    _still_running(stack.ingress, stack.processor)
+
+
+async def test_rabbitmq_stops_confirming(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    async with under_load(stack) as load:
+        async with publishers_blocked():
+            answered_503 = load.statuses[503]
+            # a publish that gets no confirm within TEVO_CONFIRM_TIMEOUT is a 503, not a 202
+            await eventually(lambda: _more_503s(load, answered_503), within=30)
+            await eventually(lambda: _ready_is(stack, 503), within=30)
+        await eventually(lambda: _ready_is(stack, 200), within=30)
+    counts = await exactly_once(stack, load)
+    report(capsys, "RabbitMQ blocks publishers", counts)
+    assert counts["answered_503"] > 0
+    assert set(load.statuses) <= {202, 401, 503}, load.statuses
+    _still_running(stack.ingress, stack.processor)
+
+
+async def test_postgres_restart(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    async with under_load(stack) as load, postgres_stopped():
+        # the ingress does not need Postgres: it keeps accepting
+        await eventually(accepted_at_least(load, len(load.accepted) + STEP // 2), within=30)
+        await eventually(lambda: _logged(stack.processor, "message.retry_scheduled"), within=30)
+    counts = await exactly_once(stack, load)
+    report(capsys, "Postgres restart", counts)
+    assert counts["retried"] > 0
+    assert set(load.statuses) <= {202, 401}, load.statuses
+    _still_running(stack.ingress, stack.processor)
+
+
+async def test_duplicates_and_redeliveries(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with under_load(stack, copies=2) as load:
+        # the broker takes back what the processor had not acked and hands it out again
+        await _close_processor_connection(stack)
+        await eventually(accepted_at_least(load, len(load.accepted) + STEP), within=60)
+    again = sorted(load.accepted)[:20]
+    await _publish_again(stack, again)
+    counts = await exactly_once(stack, load)
+    report(capsys, "duplicates and redeliveries", counts)
+    # each order came twice from "TEvo", and 20 a third time straight into the queue
+    assert counts["duplicates"] >= counts["accepted"] + len(again)
+    _still_running(stack.ingress, stack.processor)
+
+
+async def _ready_is(stack: Stack, status: int) -> bool | None:
+    try:
+        return await stack.ready() == status or None
+    except aiohttp.ClientError:
+        return None
+
+
+async def _more_503s(load: Load, before: int) -> bool | None:
+    return load.statuses[503] > before or None
+
+
+async def _logged(service: Service, event: str) -> bool | None:
+    return service.logged(event) or None
+
+
+def _still_running(*services: Service) -> None:
+    for service in services:
+        assert service.running, f"{service.name} died:\n{service.tail()}"
+
+
+async def _close_processor_connection(stack: Stack) -> None:
+    assert stack.processor.process is not None
+    name = f":{stack.processor.process.pid}"
+    api, headers = management_api(stack.amqp_url)
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def find() -> str | None:
+            async with session.get(f"{api}/connections") as response:
+                connections = await response.json()
+            for connection in connections:
+                props = connection.get("client_properties") or {}
+                label = str(props.get("connection_name", ""))
+                if label.startswith("processor@") and label.endswith(name):
+                    return str(connection["name"])
+            return None
+
+        # the console lists a new connection only after its next statistics tick
+        found = await eventually(find, within=30, interval=0.5)
+        async with session.delete(f"{api}/connections/{found}") as response:
+            assert response.status == 204
+
+
+async def _publish_again(stack: Stack, order_ids: list[int]) -> None:
+    """The same messages the ingress published, straight into the consumer's queue."""
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        for order_id in order_ids:
+            envelope = WebhookEnvelope(
+                recipient=Recipient.SELLER,
+                event_type="order_created",
+                body=json.dumps(order(id=order_id, oid=f"R{order_id}")).encode(),
+                order_group_id=4606857,
+            )
+            message = aio_pika.Message(
+                envelope.body,
+                message_id=envelope.message_id,
+                headers=envelope.headers(_now()),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            await channel.default_exchange.publish(message, stack.topology.consumer_queue(CONSUMER))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,104 @@
+"""`python -m processor dead-letters ...` as an operator runs it, against a real dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import aio_pika
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from contracts import envelope as h
+from processor import deadletters
+from processor.settings import ProcessorSettings
+from tests.integration.conftest import TOKEN, eventually, queue_depth
+from tests.payloads import FORM_HEADERS, form, order
+from tests.processes import ROOT, service_env
+
+pytestmark = pytest.mark.integration
+
+Client = TestClient[web.Request, web.Application]
+CONSUMER = "seller.order_created"
+
+
+async def _cli(settings: ProcessorSettings, *args: str) -> tuple[int, str, str]:
+    env = service_env(
+        {
+            "TEVO_AMQP_URL": settings.amqp_url,
+            "TEVO_DATABASE_URL": settings.database_url,
+            "TEVO_NAMESPACE": settings.namespace,
+        }
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "processor",
+        "dead-letters",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.usefixtures("processor")
+async def test_list_show_replay_purge(
+    ingress: Client, processor_settings: ProcessorSettings, amqp: aio_pika.abc.AbstractChannel
+) -> None:
+    body = order(oid="R-NO-ID")
+    del body["id"]
+    response = await ingress.post(f"/webhooks/tevo/{TOKEN}", data=form(body), headers=FORM_HEADERS)
+    assert response.status == 202
+    message_id = (await response.json())["message_id"]
+    dead_queue = processor_settings.topology.dead_letter_queue(CONSUMER)
+
+    async def dead(n: int) -> bool | None:
+        return await queue_depth(amqp, dead_queue) == n or None
+
+    await eventually(lambda: dead(1), within=20)
+
+    await _list_and_show(processor_settings, message_id)
+
+    status, out, _ = await _cli(processor_settings, "replay", "--consumer", CONSUMER)
+    assert status == 0
+    assert "replayed 1" in out
+    # still no id, so it dies again: once, with a fresh budget, not as a second attempt
+    await eventually(lambda: dead(1), within=20)
+    (again,) = await deadletters.peek(amqp, processor_settings.topology, CONSUMER)
+    assert again.message_id == message_id
+    assert again.headers[h.HEADER_ATTEMPTS] == 1
+
+    status, out, _ = await _cli(processor_settings, "purge", "--consumer", CONSUMER)
+    assert status == 0
+    assert f"{dead_queue}: purged 1" in out
+    assert await queue_depth(amqp, dead_queue) == 0
+
+
+async def _list_and_show(settings: ProcessorSettings, message_id: str) -> None:
+    dead_queue = settings.topology.dead_letter_queue(CONSUMER)
+    status, out, _ = await _cli(settings, "list")
+    assert status == 0
+    assert f"{dead_queue}: 1 dead letter(s)" in out
+    assert message_id in out
+    assert "permanent_failure" in out
+
+    status, out, _ = await _cli(settings, "list", "--json", "--consumer", CONSUMER)
+    listed = json.loads(out)[CONSUMER]
+    assert listed["count"] == 1
+    assert listed["dead_letters"][0]["message_id"] == message_id
+    assert listed["dead_letters"][0]["error_type"] == "ContractViolation"
+
+    status, out, _ = await _cli(settings, "show", message_id)
+    assert status == 0
+    assert "reason: permanent_failure" in out
+    assert "R-NO-ID" in out  # the body, for the operator's eyes
+    status, _, err = await _cli(settings, "show", "no-such-id")
+    assert status == 1
+    assert "no dead letter" in err

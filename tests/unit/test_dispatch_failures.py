@@ -1,0 +1,161 @@
+"""The dispatcher's side of a failure: republish, wait for the confirm, then ack; never the
+other way round. Fakes stand in for the broker channel, the delivery and the database pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import aio_pika
+import asyncpg
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aiormq.exceptions import ChannelInvalidStateError
+
+from contracts import envelope as h
+from contracts.topology import Topology
+from processor.dispatch import Dispatcher, Outcome
+from processor.errors import ContractViolation
+from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+from processor.metrics import ProcessorMetrics
+from processor.settings import ProcessorSettings
+
+HEADERS = {"recipient": "seller", "event_type": "order_created", "order_group_id": 4606857}
+
+
+class Recorder:
+    def __init__(self, publish_error: BaseException | None = None) -> None:
+        self.events: list[str] = []
+        self.published: list[tuple[str, aio_pika.Message]] = []
+        self.publish_error = publish_error
+
+
+class FakeExchange:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    async def publish(self, message: aio_pika.Message, routing_key: str, **_: Any) -> None:
+        if self.recorder.publish_error is not None:
+            raise self.recorder.publish_error
+        self.recorder.events.append(f"publish {routing_key}")
+        self.recorder.published.append((routing_key, message))
+
+
+class FakeChannel:
+    def __init__(self, recorder: Recorder) -> None:
+        self.default_exchange = FakeExchange(recorder)
+
+
+class FakeDelivery:
+    def __init__(self, recorder: Recorder, headers: dict[str, Any]) -> None:
+        self.recorder = recorder
+        self.headers = headers
+        self.body = b'{"id": 10324712}'
+        self.message_id = "m-1"
+        self.routing_key = "seller.order_created"
+        self.content_type = "application/json"
+        self.timestamp = None
+        self.app_id = "ingress"
+
+    async def ack(self) -> None:
+        self.recorder.events.append("ack")
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.recorder.events.append(f"nack requeue={requeue}")
+
+
+class FakeConnection:
+    """Enough of a connection for the dispatcher: the inbox insert says "new"."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+    async def fetchval(self, *_: object) -> bool:
+        return True
+
+    async def execute(self, *_: object) -> str:
+        return "INSERT 0 1"
+
+
+class FakePool:
+    def __init__(self, refuse: BaseException | None = None) -> None:
+        self.refuse = refuse
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[FakeConnection]:
+        if self.refuse is not None:
+            raise self.refuse
+        yield FakeConnection()
+
+
+async def _broken_contract(_inbound: Inbound, _conn: Connection, _deps: Deps) -> Applied:
+    raise ContractViolation("body is not an order: id: Field required")
+
+
+CONSUMER = Consumer("seller.order_created", ("seller.order_created",), _broken_contract)
+
+
+def _dispatcher(recorder: Recorder, pool: FakePool) -> Dispatcher:
+    settings = ProcessorSettings(namespace="ns", retry_delays=(1, 2), retry_max_attempts=3)
+    return Dispatcher(
+        cast(asyncpg.Pool, pool),
+        cast(AbstractChannel, FakeChannel(recorder)),
+        Topology("ns"),
+        Deps(settings),
+        ProcessorMetrics(),
+    )
+
+
+async def _handle(recorder: Recorder, pool: FakePool, headers: dict[str, Any]) -> Outcome:
+    delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, headers))
+    return await _dispatcher(recorder, pool).handle(CONSUMER, delivery)
+
+
+async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
+    recorder = Recorder()
+    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    assert outcome is Outcome.RETRIED
+    assert recorder.events == ["publish ns.delay.1s", "ack"]
+    ((_, message),) = recorder.published
+    assert message.headers is not None
+    assert message.headers[h.HEADER_ATTEMPTS] == 1
+    assert message.headers["retry_queue"] == "ns.seller.order_created"
+    assert message.body == b'{"id": 10324712}'
+    assert message.message_id == "m-1"
+
+
+async def test_the_last_attempt_dead_letters() -> None:
+    recorder = Recorder()
+    headers = {**HEADERS, h.HEADER_ATTEMPTS: 2}
+    outcome = await _handle(recorder, FakePool(TimeoutError()), headers)
+    assert outcome is Outcome.DEAD_LETTERED
+    assert recorder.events == ["publish ns.seller.order_created.dead", "ack"]
+
+
+async def test_a_contract_violation_dead_letters_at_once() -> None:
+    recorder = Recorder()
+    outcome = await _handle(recorder, FakePool(), HEADERS)
+    assert outcome is Outcome.DEAD_LETTERED
+    ((queue, message),) = recorder.published
+    assert queue == "ns.seller.order_created.dead"
+    assert message.headers is not None
+    assert message.headers[h.HEADER_DEAD_LETTER_REASON] == "permanent_failure"
+    assert message.headers[h.HEADER_ERROR_TYPE] == "ContractViolation"
+
+
+async def test_headers_that_break_the_contract_dead_letter_at_once() -> None:
+    recorder = Recorder()
+    outcome = await _handle(recorder, FakePool(), {"recipient": "seller"})
+    assert outcome is Outcome.DEAD_LETTERED
+
+
+@pytest.mark.parametrize(
+    "error", [TimeoutError(), ChannelInvalidStateError("closed"), ConnectionResetError()]
+)
+async def test_no_confirm_means_no_ack_the_broker_redelivers(error: BaseException) -> None:
+    recorder = Recorder(publish_error=error)
+    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    assert outcome is Outcome.REQUEUED
+    assert recorder.events == ["nack requeue=True"]
