@@ -15,6 +15,7 @@ from processor.consumers import (
     buyer_order_canceled,
     buyer_order_rejected,
     buyer_proof_of_transfer_uploaded,
+    catalog_events,
     seller_order_created,
 )
 from processor.handling import Consumer
@@ -34,4 +35,6 @@ CONSUMERS: tuple[Consumer, ...] = (
     buyer_delivery_shipped.CONSUMER,
     buyer_delivery_complete.CONSUMER,
     buyer_proof_of_transfer_uploaded.CONSUMER,
+    # catalog: TEvo's events
+    catalog_events.CONSUMER,
 )
