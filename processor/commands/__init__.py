@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from processor.commands import migrate, run
+from processor.commands import migrate, run, unrouted
 from processor.settings import ProcessorSettings
 
 
@@ -34,5 +34,6 @@ def _command(module: ModuleType) -> Command:
 COMMANDS: tuple[Command, ...] = (
     _command(run),
     _command(migrate),
+    _command(unrouted),
 )
 DEFAULT = run.NAME

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
+from processor import registry
 from processor.handling import Consumer
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
@@ -98,10 +99,15 @@ async def count(db: asyncpg.Connection, sql: str, *args: object) -> int:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: ProcessorSettings, consumers: Sequence[Consumer] = CONSUMERS
+    settings: ProcessorSettings, consumers: Sequence[Consumer] | None = None
 ) -> AsyncIterator[ProcessorMetrics]:
-    """A processor running `consumers` inside a `with`; its metrics tell what each message did."""
+    """A processor running `consumers` (the registry's by default) inside a `with`.
+
+    Its metrics tell what each message did. The registry is read when it starts, so a test that
+    registers a consumer (`monkeypatch`) runs it.
+    """
     metrics = ProcessorMetrics()
+    consumers = registry.CONSUMERS if consumers is None else consumers
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run(settings, consumers, stop, metrics=metrics, started=started))
     await asyncio.wait_for(started.wait(), timeout=30)
