@@ -42,10 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("list", "move"))
     parser.add_argument(
         "--limit",
-        type=int,
+        type=_positive,
         default=None,
         help=f"at most N messages (list: {LIST_LIMIT} unless given; move: the whole queue)",
     )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
@@ -171,9 +178,12 @@ async def move_unrouted(
 
 
 async def _republish(exchange: AbstractExchange, message: AbstractIncomingMessage) -> None:
+    # `x-` headers are the broker's bookkeeping of the stay in unrouted (x-delivery-count), not
+    # the webhook's: the consumer's queue keeps its own.
+    headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
     copy = aio_pika.Message(
         message.body,
-        headers=dict(message.headers or {}),
+        headers=headers,
         message_id=message.message_id,
         content_type=message.content_type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

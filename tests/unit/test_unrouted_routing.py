@@ -67,5 +67,6 @@ def test_the_command_is_listed_and_takes_list_or_move_with_a_limit() -> None:
     parser = argparse.ArgumentParser()
     unrouted.add_arguments(parser)
     assert vars(parser.parse_args(["move", "--limit", "5"])) == {"action": "move", "limit": 5}
-    with pytest.raises(SystemExit):
-        parser.parse_args(["purge"])
+    for wrong in (["purge"], ["move", "--limit", "0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(wrong)
