@@ -145,7 +145,7 @@ async def _create(
     await write_lines(conn, po_id, order, replace=True, created=True)
     if change.delivery_state is None:
         return po_id, "created"
-    return po_id, f"created; delivery {change.delivery_state}"
+    return po_id, f"created; delivery state {change.delivery_state}"
 
 
 async def _update(
@@ -198,9 +198,9 @@ async def _record_delivery(conn: Connection, row: asyncpg.Record, order: Order, 
     if current is not None:
         old = version(row["delivery_updated_at"], DELIVERY_RANK.get(current, 0))
         if new < old:
-            return f"; delivery stays {current} (newer)"
+            return f"; delivery state stays {current} (newer)"
     await conn.execute(DELIVERY_SQL, row["id"], state, _utc(order.updated_at))
-    return f"; delivery {state}"
+    return f"; delivery state {state}"
 
 
 async def finalize_etickets(conn: Connection, inbound: Inbound) -> Applied:

@@ -104,7 +104,7 @@ async def test_a_later_delivery_shipped_appears_in_the_history(
         ("order_accepted", "accepted"),
         ("delivery_shipped", "accepted"),
     ]
-    assert "delivery shipped" in rows[1]["note"]
+    assert rows[1]["note"] == "delivery shipped; purchase order updated; delivery state shipped"
     assert await db.fetchval("SELECT delivery_state FROM pos.purchase_orders") == "shipped"
 
 
