@@ -7,7 +7,7 @@ JSON next to what they parse.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 __all__ = [
     "BodyError",
+    "Brokerage",
     "Client",
     "EventRef",
     "Order",
@@ -58,12 +59,21 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+class Brokerage(_Lenient):
+    """The company an Office belongs to."""
+
+    id: TevoId | None = None
+    name: Text = None
+    abbreviation: Text = None
+
+
 class Party(_Lenient):
     """`buyer` or `seller`: an Office (a brokerage's office; TEvo itself is office 6) or Client."""
 
     type: Text = None
     id: TevoId | None = None
     name: Text = None
+    brokerage: Brokerage | None = None
 
 
 class EmailAddress(_Lenient):
@@ -111,6 +121,8 @@ class TicketGroup(_Lenient):
     row: Text = None
     seats: list[Any] = Field(default_factory=list)
     event: EventRef | None = None
+    # When the seller will have the tickets; `in_hand_updated` tells the buyer it moved.
+    in_hand_on: Annotated[date | None, BeforeValidator(_blank_to_none)] = None
 
 
 class OrderItem(_Lenient):

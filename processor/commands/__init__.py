@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from processor.commands import dead_letters, generate, migrate, reconcile, run
+from processor.commands import dead_letters, generate, migrate, reconcile, run, unrouted
 from processor.settings import ProcessorSettings
 
 
@@ -35,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     _command(run),
     _command(migrate),
     _command(dead_letters),
+    _command(unrouted),
     _command(reconcile),
     _command(generate),
 )

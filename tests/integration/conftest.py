@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import aio_pika
@@ -15,6 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
+from processor import registry
+from processor.handling import Consumer
+from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime import run
 from processor.settings import ProcessorSettings
@@ -90,4 +94,33 @@ async def queue_depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
 
 async def count(db: asyncpg.Connection, sql: str, *args: object) -> int:
     value = await db.fetchval(sql, *args)
+    return int(value or 0)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: ProcessorSettings, consumers: Sequence[Consumer] | None = None
+) -> AsyncIterator[ProcessorMetrics]:
+    """A processor running `consumers` (the registry's by default) inside a `with`.
+
+    Its metrics tell what each message did. The registry is read when it starts, so a test that
+    registers a consumer (`monkeypatch`) runs it.
+    """
+    metrics = ProcessorMetrics()
+    consumers = registry.CONSUMERS if consumers is None else consumers
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run(settings, consumers, stop, metrics=metrics, started=started))
+    await asyncio.wait_for(started.wait(), timeout=30)
+    try:
+        yield metrics
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+def outcomes(metrics: ProcessorMetrics, consumer: str, outcome: str) -> int:
+    """How many messages `consumer` handled with `outcome` (applied, duplicate, ...)."""
+    value = metrics.registry.get_sample_value(
+        "tevo_processor_messages_total", {"consumer": consumer, "outcome": outcome}
+    )
     return int(value or 0)

@@ -98,3 +98,25 @@ async def test_an_api_outage_retries_and_then_invoices_once(
     assert sale["status"] == "invoiced"
     assert await count(db, "SELECT count(*) FROM pos.invoices") == 1
     assert await count(db, "SELECT count(*) FROM pos.order_history") == 1
+
+
+@pytest.mark.usefixtures("processor")
+async def test_a_purchase_tevo_does_not_confirm_is_flagged(
+    ingress: Client, db: asyncpg.Connection
+) -> None:
+    purchase = order("purchase_order")
+    response = await ingress.post(
+        f"/webhooks/tevo/{WEBHOOK_TOKEN}",
+        data=form(purchase, recipient="buyer", event_type="order_accepted"),
+        headers=FORM_HEADERS,
+    )
+    assert response.status == 202
+
+    async def flagged() -> asyncpg.Record | None:
+        return await db.fetchrow(
+            "SELECT review_reason FROM pos.purchase_orders WHERE tevo_order_id = $1",
+            purchase["id"],
+        )
+
+    row = await eventually(flagged)
+    assert row["review_reason"] == f"not confirmed by TEvo: TEvo has no order {purchase['id']}"

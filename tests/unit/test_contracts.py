@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from types import ModuleType
 
 import pytest
 
@@ -114,6 +115,9 @@ def test_topology_names_start_with_the_namespace() -> None:
 
 
 def test_all_is_exactly_the_public_surface() -> None:
-    public = {name for name in vars(contracts) if not name.startswith("_")}
-    modules = {"envelope", "events", "orders", "topology", "settings", "logs"}
-    assert set(contracts.__all__) == public - modules
+    public = {
+        name
+        for name, value in vars(contracts).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert set(contracts.__all__) == public

@@ -1,0 +1,39 @@
+"""A lenient model of TEvo's catalog event JSON (Events / Show), the body of `event_*` webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from contracts.orders import BodyError, EventRef
+
+__all__ = ["CatalogEvent", "parse_catalog_event"]
+
+
+class CatalogEvent(EventRef):
+    """An event in TEvo's catalog; like the orders, it keeps every field it does not name."""
+
+    state: str | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    @property
+    def venue_id(self) -> int | None:
+        value = (self.venue or {}).get("id")
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+    @property
+    def venue_name(self) -> str | None:
+        value = (self.venue or {}).get("name")
+        return None if value is None else str(value)
+
+
+def parse_catalog_event(body: bytes | str) -> CatalogEvent:
+    """Parse an `event_*` body, raising `BodyError` naming the first field that breaks it."""
+    try:
+        return CatalogEvent.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BodyError(field, first["msg"]) from None

@@ -1,0 +1,28 @@
+"""`catalog.event_*`: keep the latest version of each TEvo catalog event, deletions included."""
+
+from __future__ import annotations
+
+import structlog
+
+from contracts import EventType, Recipient, routing_key
+from processor.handling import Connection, Consumer, Deps, Inbound
+from processor.pos.catalog import record_event
+
+log = structlog.get_logger("processor.catalog")
+
+
+async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> None:
+    deleted = inbound.event_type == EventType.EVENT_DELETED
+    kept = await record_event(conn, inbound, deleted=deleted)
+    # Returns no `Applied`: a catalog event is no order, so it gets no order history row.
+    log.debug("catalog.event_recorded", event_id=inbound.event_id, kept=kept, deleted=deleted)
+
+
+CONSUMER = Consumer(
+    "catalog.events",
+    tuple(
+        routing_key(Recipient.CATALOG, event)
+        for event in (EventType.EVENT_CREATED, EventType.EVENT_UPDATED, EventType.EVENT_DELETED)
+    ),
+    handle,
+)
