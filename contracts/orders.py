@@ -51,7 +51,14 @@ TevoId = Annotated[
     BeforeValidator(_digits_to_int),
     WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*\d+\s*$"}]}),
 ]
-Money = Annotated[Decimal, BeforeValidator(_to_decimal)]
+# The published schema is spelled out so it does not change with pydantic's own rendering.
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}]}
+    ),
+]
 Text = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
 
 
