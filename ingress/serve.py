@@ -1,0 +1,58 @@
+"""How the HTTP server around the app runs: the limits on slow clients, a token-free access log.
+
+`python -m ingress` and the tests build the server with the same `server_options`, so what the
+tests prove about timeouts and logs is what production runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ingress.settings import IngressSettings
+
+log = structlog.get_logger("ingress.access")
+
+WEBHOOK_ROUTE = "/webhooks/tevo/{token}"
+
+
+class AccessLog(AbstractAccessLogger):
+    """One `http.request` event per request, naming the route's template, never the path.
+
+    The path holds the token; a path that matched no route may hold one too (a typo, an extra
+    slash), so unmatched paths are not logged at all.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        route = _route(request)
+        emit = log.info if route == WEBHOOK_ROUTE else log.debug  # probes would drown webhooks
+        emit(
+            "http.request",
+            method=request.method,
+            route=route,
+            status=response.status,
+            seconds=round(time, 4),
+            remote=request.remote,
+        )
+
+
+def _route(request: web.BaseRequest) -> str | None:
+    match_info = getattr(request, "match_info", None)
+    resource = None if match_info is None else match_info.route.resource
+    return None if resource is None else resource.canonical
+
+
+def server_options(settings: IngressSettings) -> dict[str, Any]:
+    """Keyword arguments for `web.run_app` and `TestServer` alike."""
+    return {
+        "access_log_class": AccessLog,
+        "access_log": logging.getLogger("ingress.access"),
+        # aiohttp starts this clock when a connection opens and again after each response, and
+        # closes a connection still waiting for a complete request head when it runs out: the
+        # one bound on a client that trickles its headers (there is no separate header timeout).
+        "keepalive_timeout": settings.idle_timeout,
+    }
