@@ -20,7 +20,7 @@ from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, Publisher
 from ingress.redact import redacting
-from ingress.serve import WEBHOOK_ROUTE
+from ingress.serve import WEBHOOK_ROUTE, remember_route
 from ingress.settings import IngressSettings
 
 log = structlog.get_logger("ingress")
@@ -54,7 +54,7 @@ def create_app(
     publisher: WebhookPublisher | None = None,
 ) -> web.Application:
     """The app; it starts and closes `publisher` (by default a RabbitMQ `Publisher`)."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[remember_route])
     app[SETTINGS] = settings
     app[METRICS] = metrics or IngressMetrics()
     app[OPENAPI] = files("ingress").joinpath("openapi.json").read_bytes()

@@ -12,12 +12,23 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
 
 from ingress.settings import IngressSettings
 
 log = structlog.get_logger("ingress.access")
 
 WEBHOOK_ROUTE = "/webhooks/tevo/{token}"
+ROUTE = web.RequestKey("route", str)
+
+
+@web.middleware
+async def remember_route(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Note the matched route's template for the access log, which must not read the path."""
+    resource = request.match_info.route.resource
+    if resource is not None:
+        request[ROUTE] = resource.canonical
+    return await handler(request)
 
 
 class AccessLog(AbstractAccessLogger):
@@ -28,7 +39,8 @@ class AccessLog(AbstractAccessLogger):
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        route = _route(request)
+        # Requests the HTTP parser refused never reached a route, nor the middleware.
+        route = request.get(ROUTE)
         emit = log.info if route == WEBHOOK_ROUTE else log.debug  # probes would drown webhooks
         emit(
             "http.request",
@@ -38,12 +50,6 @@ class AccessLog(AbstractAccessLogger):
             seconds=round(time, 4),
             remote=request.remote,
         )
-
-
-def _route(request: web.BaseRequest) -> str | None:
-    match_info = getattr(request, "match_info", None)
-    resource = None if match_info is None else match_info.route.resource
-    return None if resource is None else resource.canonical
 
 
 def server_options(settings: IngressSettings) -> dict[str, Any]:
