@@ -14,7 +14,7 @@ from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts import WebhookEnvelope
-from ingress.errors import Refused
+from ingress.errors import BadExpectation, Refused
 from ingress.form import parse_form
 from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
@@ -122,7 +122,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         return response
     # What aiohttp's default expect handler does, once the head has passed.
     if request.version != HttpVersion11 or request.headers[hdrs.EXPECT].lower() != "100-continue":
-        raise web.HTTPExpectationFailed(text="only 100-continue is supported")
+        refusal = BadExpectation(hdrs.EXPECT, "only 100-continue, over HTTP/1.1")
+        return _refusal(request, refusal)
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     request.writer.output_size = 0
     return None

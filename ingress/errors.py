@@ -7,7 +7,8 @@
     ├── Forbidden           403  source address not in TEVO_ALLOWED_NETWORKS
     ├── TooSlow             408  the body did not arrive within TEVO_BODY_TIMEOUT
     ├── TooLarge            413  the body is over TEVO_MAX_BODY_BYTES
-    └── UnsupportedMedia    415  not form-encoded UTF-8, or compressed
+    ├── UnsupportedMedia    415  not form-encoded UTF-8, or compressed
+    └── BadExpectation      417  an `Expect` header other than 100-continue
 
 The webhook handler catches `Refused` in one place, counts it, logs it and answers
 `{"error", "field", "detail"}` with `status`. Nothing is published for a refusal.
@@ -78,3 +79,8 @@ class TooLarge(Refused):
 class UnsupportedMedia(Refused):
     status = 415
     error = "unsupported content type"
+
+
+class BadExpectation(Refused):
+    status = 417
+    error = "expectation failed"

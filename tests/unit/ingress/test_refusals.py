@@ -230,12 +230,14 @@ async def test_expect_continue_invites_a_good_body(
 
 async def test_an_unknown_expectation_is_417(client: Client) -> None:
     answer = await raw_exchange(client, _head("Content-Length: 10", "Expect: 200-ok"))
-    assert answer.startswith(b"HTTP/1.1 417 ")
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 417 ")
+    assert (await _refused(417, body, 417))["field"] == "Expect"
 
 
 def test_every_refusal_says_its_status_and_error() -> None:
     classes = Refused.__subclasses__()
-    assert {c.status for c in classes} == {400, 401, 403, 408, 413, 415}
+    assert {c.status for c in classes} == {400, 401, 403, 408, 413, 415, 417}
     for cls in classes:
         refusal = cls(None, "why")
         assert refusal.as_json() == {"error": cls.error, "field": None, "detail": "why"}
