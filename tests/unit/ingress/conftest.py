@@ -7,6 +7,7 @@ The server is aiohttp's test server on loopback, built with the same `server_opt
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -108,3 +109,22 @@ async def read_response(reader: asyncio.StreamReader) -> bytes:
         if name.strip().lower() == b"content-length":
             length = int(value)
     return head + await reader.readexactly(length)
+
+
+WEBHOOK_URL = f"/webhooks/tevo/{TOKEN}"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def webhook_head(*lines: str, url: str = WEBHOOK_URL) -> bytes:
+    """A POST's head with our form type, plus `lines`, ready for `raw_exchange`."""
+    fixed = [f"POST {url} HTTP/1.1", "Host: ingress", f"Content-Type: {FORM_TYPE}"]
+    return ("\r\n".join([*fixed, *lines]) + "\r\n\r\n").encode()
+
+
+def assert_refusal(got: int, body: bytes, status: int) -> dict[str, Any]:
+    """The answer is `status` with our JSON error, and does not quote the token."""
+    assert got == status, body
+    payload: dict[str, Any] = json.loads(body)
+    assert set(payload) == {"error", "field", "detail"}
+    assert TOKEN not in body.decode()
+    return payload
