@@ -20,7 +20,7 @@ from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, Publisher
 from ingress.redact import redacting
-from ingress.serve import WEBHOOK_ROUTE, remember_route
+from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route
 from ingress.settings import IngressSettings
 
 log = structlog.get_logger("ingress")
@@ -114,6 +114,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
     """`Expect: 100-continue`: refuse from the head alone, before the client sends its body."""
+    request[ROUTE] = WEBHOOK_ROUTE  # for the access log: expect handlers run before middlewares
     try:
         screen(request, request.app[SETTINGS])
     except Refused as exc:

@@ -114,8 +114,11 @@ async def test_expect_continue_refuses_a_bad_token_before_the_body(client: Clien
 
 async def test_expect_continue_refuses_an_oversize_body_before_it_is_sent(client: Client) -> None:
     head = webhook_head(f"Content-Length: {2 * 1024 * 1024}", "Expect: 100-continue")
-    answer = await raw_exchange(client, head)
+    with capture_logs() as logs:
+        answer = await raw_exchange(client, head)
     assert answer.startswith(b"HTTP/1.1 413 ")
+    access = [e for e in logs if e["event"] == "http.request"]
+    assert [(e["route"], e["status"]) for e in access] == [("/webhooks/tevo/{token}", 413)]
 
 
 async def test_expect_continue_invites_a_good_body(
