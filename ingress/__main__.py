@@ -10,36 +10,75 @@ from pydantic import ValidationError
 
 from contracts.logs import configure_logging
 from ingress.app import create_app
+from ingress.serve import server_options
 from ingress.settings import IngressSettings
+from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
+
+TOKEN_HINT = (
+    f"every token needs {MIN_LENGTH}+ characters of A-Z a-z 0-9 - _ . ~ and about {MIN_BITS} "
+    "bits: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+)
 
 
 def main() -> int:
     try:
         settings = IngressSettings()
     except ValidationError as exc:
-        print(f"ingress: invalid settings:\n{exc}", file=sys.stderr)
+        # Without the input values: a bad setting must not print the tokens next to it.
+        problems = "\n".join(
+            f"  TEVO_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        print(f"ingress: invalid settings:\n{problems}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    log = structlog.get_logger("ingress")
-    if not settings.webhook_tokens:
-        log.error("ingress.no_tokens", hint="set TEVO_WEBHOOK_TOKENS to one or more secrets")
+    if not tokens_acceptable(settings):
         return 2
+    log = structlog.get_logger("ingress")
     log.info(
         "ingress.starting",
         host=settings.ingress_host,
         port=settings.ingress_port,
         namespace=settings.namespace,
+        tokens=len(settings.webhook_tokens),
+        allowed_networks=[str(n) for n in settings.allowed_networks] or "any",
+        trusted_proxies=[str(n) for n in settings.trusted_proxies],
     )
-    # access_log=None: the access log would print the token in the path.
     web.run_app(
         create_app(settings),
         host=settings.ingress_host,
         port=settings.ingress_port,
-        access_log=None,
         print=None,
         shutdown_timeout=10,
+        **server_options(settings),
     )
     return 0
+
+
+def tokens_acceptable(settings: IngressSettings) -> bool:
+    """Refuse to guard the POS with no token or a guessable one; say which, never quote it."""
+    log = structlog.get_logger("ingress")
+    if not settings.webhook_tokens:
+        log.error("ingress.no_tokens", hint=f"set TEVO_WEBHOOK_TOKENS; {TOKEN_HINT}")
+        return False
+    weak = weak_tokens(settings.webhook_tokens)
+    if weak and settings.allow_weak_tokens:
+        # Loud on purpose: this line should never appear on a server TEvo can reach.
+        log.warning(
+            "ingress.weak_tokens_allowed",
+            weak_tokens=[position for position, _ in weak],
+            hint="TEVO_ALLOW_WEAK_TOKENS=true is for local development only; "
+            "anyone who guesses a weak token can invoice tickets nobody bought",
+        )
+        return True
+    for position, problem in weak:
+        log.error(
+            "ingress.weak_token",
+            token_position=position,
+            problem=problem,
+            hint=f"{TOKEN_HINT} (or TEVO_ALLOW_WEAK_TOKENS=true on a development machine)",
+        )
+    return not weak
 
 
 if __name__ == "__main__":

@@ -2,63 +2,95 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Protocol
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ingress.form import FormError, parse_form
+from contracts import WebhookEnvelope
+from ingress.errors import BadExpectation, Refused
+from ingress.form import parse_form
+from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, Publisher
+from ingress.redact import redacting
+from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route
 from ingress.settings import IngressSettings
 
 log = structlog.get_logger("ingress")
 
-SETTINGS = web.AppKey("settings", IngressSettings)
-PUBLISHER = web.AppKey("publisher", Publisher)
-METRICS = web.AppKey("metrics", IngressMetrics)
 
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+class WebhookPublisher(Protocol):
+    """What the app needs of a publisher: `Publisher` in production, a fake in unit tests."""
+
+    def start(self) -> None: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def check(self) -> bool:
+        """`ready`, and RabbitMQ still confirms publishes (it may not during an alarm)."""
+        ...
+
+    async def publish(self, envelope: WebhookEnvelope, received_at: datetime) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+SETTINGS = web.AppKey("settings", IngressSettings)
+PUBLISHER: web.AppKey[WebhookPublisher] = web.AppKey("publisher")
+METRICS = web.AppKey("metrics", IngressMetrics)
+OPENAPI = web.AppKey("openapi", bytes)
+
 RETRY_AFTER_SECONDS = "5"
 
 
 def create_app(
-    settings: IngressSettings, *, metrics: IngressMetrics | None = None
+    settings: IngressSettings,
+    *,
+    metrics: IngressMetrics | None = None,
+    publisher: WebhookPublisher | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    """The app; it starts and closes `publisher` (by default a RabbitMQ `Publisher`)."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[remember_route])
     app[SETTINGS] = settings
     app[METRICS] = metrics or IngressMetrics()
+    app[OPENAPI] = files("ingress").joinpath("openapi.json").read_bytes()
+    if publisher is not None:
+        app[PUBLISHER] = publisher
+    app.cleanup_ctx.append(_redaction_ctx)
     app.cleanup_ctx.append(_publisher_ctx)
-    app.router.add_post("/webhooks/tevo/{token}", receive_webhook)
+    app.router.add_post(WEBHOOK_ROUTE, receive_webhook, expect_handler=expect_continue)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/openapi.json", openapi_view)
     return app
 
 
+async def _redaction_ctx(app: web.Application) -> AsyncIterator[None]:
+    with redacting(app[SETTINGS].webhook_tokens):
+        yield
+
+
 async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    publisher = Publisher(
-        settings.amqp_url,
-        settings.topology,
-        confirm_timeout=settings.confirm_timeout,
-    )
+    if PUBLISHER not in app:
+        settings = app[SETTINGS]
+        app[PUBLISHER] = Publisher(
+            settings.amqp_url,
+            settings.topology,
+            confirm_timeout=settings.confirm_timeout,
+        )
+    publisher = app[PUBLISHER]
     publisher.start()
-    app[PUBLISHER] = publisher
     yield
     await publisher.close()
-
-
-def _token_ok(candidate: str, tokens: tuple[str, ...]) -> bool:
-    # Compare with every token, always: timing says nothing about which one nearly matched.
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(candidate.encode(), token.encode())
-    return matched
 
 
 def _error(
@@ -74,37 +106,51 @@ def _error(
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    app = request.app
-    metrics = app[METRICS]
-    if not _token_ok(request.match_info["token"], app[SETTINGS].webhook_tokens):
-        metrics.received.labels("unknown", "unknown", "401").inc()
-        log.warning("webhook.unauthorized", remote=request.remote)
-        return _error(401, "unauthorized")
-    response = await _accept(request)
+    settings = request.app[SETTINGS]
+    try:
+        screen(request, settings)
+        raw = await read_body(request, settings)
+        envelope = parse_form(raw, max_fields=settings.max_form_fields)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return await _publish(request.app, envelope)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: refuse from the head alone, before the client sends its body."""
+    request[ROUTE] = WEBHOOK_ROUTE  # for the access log: expect handlers run before middlewares
+    try:
+        screen(request, request.app[SETTINGS])
+    except Refused as exc:
+        response = _refusal(request, exc)
+        response.force_close()  # the client may send the body anyway; we will not read it
+        return response
+    # What aiohttp's default expect handler does, once the head has passed.
+    if request.version != HttpVersion11 or request.headers[hdrs.EXPECT].lower() != "100-continue":
+        refusal = BadExpectation(hdrs.EXPECT, "only 100-continue, over HTTP/1.1")
+        return _refusal(request, refusal)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0
+    return None
+
+
+def _refusal(request: web.Request, exc: Refused) -> web.Response:
+    request.app[METRICS].received.labels("unknown", "unknown", str(exc.status)).inc()
+    log.warning(
+        exc.log_event,
+        status=exc.status,
+        field=exc.field,
+        detail=exc.detail,
+        remote=request.remote,
+    )
+    response = web.json_response(exc.as_json(), status=exc.status)
+    if exc.close_connection:
+        response.force_close()
     return response
 
 
-async def _accept(request: web.Request) -> web.Response:
-    app = request.app
+async def _publish(app: web.Application, envelope: WebhookEnvelope) -> web.Response:
     metrics = app[METRICS]
-    if request.content_type != FORM_CONTENT_TYPE:
-        metrics.received.labels("unknown", "unknown", "415").inc()
-        return _error(
-            415, "unsupported content type", "Content-Type", f"expected {FORM_CONTENT_TYPE}"
-        )
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        metrics.received.labels("unknown", "unknown", "413").inc()
-        return _error(
-            413, "request too large", None, f"at most {app[SETTINGS].max_body_bytes} bytes"
-        )
-    try:
-        envelope = parse_form(raw)
-    except FormError as exc:
-        metrics.received.labels("unknown", "unknown", "400").inc()
-        log.info("webhook.rejected", field=exc.field, detail=exc.detail)
-        return web.json_response(exc.as_json(), status=400)
     structlog.contextvars.bind_contextvars(
         message_id=envelope.message_id,
         event_type=envelope.event_type,
@@ -152,3 +198,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")

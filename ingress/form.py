@@ -2,34 +2,35 @@
 
 The ingress checks the envelope, not the order: any well-formed event type passes, so a new
 consumer never needs an ingress release. `body` must be a JSON object; it is kept byte for byte.
+The decoding is strict where the standard library is lenient (a broken `%` escape, invalid UTF-8,
+a repeated field, a JSON key twice, NaN) so that the body published is the body TEvo meant, and
+bounded (fields, name length, JSON depth, number length) so that no input costs more than its
+size. A `FormError` names a field of ours or none, never a value or a name the client sent.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from contracts import CATALOG_EVENTS, EVENT_TYPE_PATTERN, Recipient, WebhookEnvelope
+from ingress.errors import FormError
+
+__all__ = ["FIELDS", "FormError", "parse_form"]
 
 FIELDS = ("order_group_id", "recipient", "event_type", "body", "event_id")
 MAX_ID_DIGITS = 18  # fits a Postgres bigint
+MAX_FIELD_NAME_LENGTH = 64
+MAX_JSON_DEPTH = 32  # TEvo's orders nest about six levels
+MAX_NUMBER_LENGTH = 64  # characters of one JSON number; ids have 18 digits at most
+_BROKEN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_CHUNK = re.compile(rb"[^&]+")
 
 
-class FormError(ValueError):
-    """A 400: which field is wrong and why, never echoing the value."""
-
-    def __init__(self, field: str | None, detail: str) -> None:
-        super().__init__(detail)
-        self.field = field
-        self.detail = detail
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": "malformed webhook", "field": self.field, "detail": self.detail}
-
-
-def parse_form(raw: bytes) -> WebhookEnvelope:
-    fields = _decode(raw)
+def parse_form(raw: bytes, *, max_fields: int = 32) -> WebhookEnvelope:
+    fields = _decode(raw, max_fields)
     event_type = _required(fields, "event_type")
     if not EVENT_TYPE_PATTERN.fullmatch(event_type):
         raise FormError("event_type", "must be 1 to 64 of a-z, 0-9 and _")
@@ -48,20 +49,33 @@ def parse_form(raw: bytes) -> WebhookEnvelope:
     )
 
 
-def _decode(raw: bytes) -> dict[str, str]:
-    try:
-        text = raw.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise FormError(None, "the form is not valid UTF-8") from None
+def _decode(raw: bytes, max_fields: int) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for name, value in pairs:
+    for count, chunk in enumerate(_CHUNK.finditer(raw), start=1):
+        if count > max_fields:
+            raise FormError(None, f"the form has more than {max_fields} fields")
+        raw_name, _, raw_value = chunk.group().partition(b"=")
+        name = _unescape(raw_name, None)
+        if len(name) > MAX_FIELD_NAME_LENGTH:
+            raise FormError(None, f"a field name is longer than {MAX_FIELD_NAME_LENGTH} characters")
         if name not in FIELDS:
             continue  # TEvo may add fields; they are not ours to refuse
         if name in fields:
             raise FormError(name, "appears more than once")
-        fields[name] = value
+        fields[name] = _unescape(raw_value, name)
     return fields
+
+
+def _unescape(data: bytes, field: str | None) -> str:
+    """Decode a name (field None) or the value of `field`: `+` is a space, `%XX` a byte."""
+    what = "a field name " if field is None else ""
+    # urllib leaves "%zz" as it is; TEvo's encoder never writes one, so it means damage.
+    if _BROKEN_ESCAPE.search(data):
+        raise FormError(field, f"{what}has a broken %-escape")
+    try:
+        return unquote_to_bytes(data.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormError(field, f"{what}is not valid UTF-8") from None
 
 
 def _required(fields: dict[str, str], name: str) -> str:
@@ -91,11 +105,70 @@ def _digits(fields: dict[str, str], name: str) -> int | None:
     return int(value)
 
 
+class _Unacceptable(ValueError):
+    """Valid JSON by Python's reading that the POS cannot take or that reads two ways."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which of two equal keys wins: the processor must read what we read.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Unacceptable("has an object with a key twice")
+    return obj
+
+
+def _number(literal: str) -> Any:
+    # json hands integers and floats here as written; a float literal has a point or exponent.
+    if len(literal) > MAX_NUMBER_LENGTH:
+        raise _Unacceptable(f"has a number longer than {MAX_NUMBER_LENGTH} characters")
+    return float(literal) if any(c in literal for c in ".eE") else int(literal)
+
+
+def _no_constant(literal: str) -> Any:
+    raise _Unacceptable(f"has {literal}, which JSON does not allow")
+
+
 def _check_json_object(body: str) -> None:
     try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        # ValueError covers bad JSON and integers past Python's digit limit
+        parsed = json.loads(
+            body,
+            object_pairs_hook=_unique_keys,
+            parse_int=_number,
+            parse_float=_number,
+            parse_constant=_no_constant,
+        )
+    except _Unacceptable as exc:
+        raise FormError("body", str(exc)) from None
+    except RecursionError:
+        raise FormError("body", f"nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
         raise FormError("body", "is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise FormError("body", "must be a JSON object")
+    _check_tree(parsed)
+
+
+def _check_tree(root: dict[str, Any]) -> None:
+    """Depth, and strings Postgres' jsonb refuses: NUL and unpaired surrogates (`\\ud800`)."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise FormError("body", f"nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            for key in value:
+                _check_text(key)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_text(value)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise FormError("body", "has a NUL character (\\u0000), which the POS cannot store")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormError("body", "has an unpaired surrogate escape, which is not text") from None

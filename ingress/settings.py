@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from contracts.settings import ServiceSettings
+from ingress.sources import IPNetwork, parse_networks
 
 
 class IngressSettings(ServiceSettings):
@@ -17,8 +18,31 @@ class IngressSettings(ServiceSettings):
         default=(),
         description="Comma-separated secrets accepted in /webhooks/tevo/{token}; several rotate.",
     )
+    allow_weak_tokens: bool = Field(
+        default=False,
+        description="Start even with a weak token (local development only; logged loudly).",
+    )
+    allowed_networks: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated CIDRs webhooks may come from (403 otherwise); empty: any.",
+    )
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated CIDRs of proxies whose X-Forwarded-For is believed.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Larger requests get 413."
+    )
+    max_form_fields: int = Field(
+        default=32, ge=5, le=1000, description="Forms with more fields get 400."
+    )
+    body_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to receive the whole body; slower gets 408."
+    )
+    idle_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds a connection may stay open without a complete request head.",
     )
     confirm_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for RabbitMQ's confirm before a 503."
@@ -30,3 +54,8 @@ class IngressSettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("allowed_networks", "trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> tuple[IPNetwork, ...]:
+        return parse_networks(value)

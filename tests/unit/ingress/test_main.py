@@ -1,0 +1,89 @@
+"""`python -m ingress` will not guard the POS with no token or a weak one, and never prints it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+WEAK = "local-dev-token-change-me"
+
+
+def _env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEVO_")}
+    env.update(
+        TEVO_LOG_FORMAT="json",
+        TEVO_AMQP_URL="amqp://guest:guest@127.0.0.1:1/",  # nothing listens on port 1
+        TEVO_INGRESS_HOST="127.0.0.1",
+        **settings,
+    )
+    return env
+
+
+async def _run(env: dict[str, str], *, within: float = 30) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ingress", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=within)
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+async def test_no_token_no_start() -> None:
+    code, stderr = await _run(_env())
+    assert code == 2
+    assert "ingress.no_tokens" in stderr
+    assert "token_urlsafe" in stderr  # the message says how to make one
+
+
+async def test_a_weak_token_stops_the_start_and_is_not_printed() -> None:
+    strong = "z3PYedMTfMsXi2agaNIwGpqS"
+    code, stderr = await _run(_env(TEVO_WEBHOOK_TOKENS=f"{strong},{WEAK}"))
+    assert code == 2
+    assert '"token_position": 2' in stderr
+    assert "placeholder" in stderr
+    assert WEAK not in stderr
+    assert strong not in stderr
+
+
+async def test_invalid_settings_are_named_without_their_values() -> None:
+    code, stderr = await _run(
+        _env(TEVO_WEBHOOK_TOKENS=WEAK, TEVO_ALLOWED_NETWORKS="192.0.2.1/24", TEVO_BODY_TIMEOUT="-1")
+    )
+    assert code == 2
+    assert "TEVO_ALLOWED_NETWORKS" in stderr
+    assert "TEVO_BODY_TIMEOUT" in stderr
+    assert WEAK not in stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_development_override_starts_loudly() -> None:
+    env = _env(
+        TEVO_WEBHOOK_TOKENS=WEAK, TEVO_ALLOW_WEAK_TOKENS="true", TEVO_INGRESS_PORT=str(_free_port())
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ingress", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while "ingress.starting" not in "".join(lines):
+                line = (await process.stderr.readline()).decode()
+                assert line, f"ingress exited: {''.join(lines)}"
+                lines.append(line)
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+    output = "".join(lines)
+    assert '"level": "warning"' in output
+    assert "ingress.weak_tokens_allowed" in output
+    assert WEAK not in output
