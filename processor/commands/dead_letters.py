@@ -91,7 +91,11 @@ async def _list(
             }
         )
         return 0
+    total = sum(len(letters) for letters in found.values())
+    print(f"{total} dead letter(s) in {len(found)} consumer queue(s)")
     for consumer, letters in found.items():
+        if not letters and len(found) > 1:
+            continue  # an operator looks for what failed; empty queues are only noise
         queue = settings.topology.dead_letter_queue(consumer)
         print(f"{queue}: {len(letters)} dead letter(s)")
         for letter in letters[: args.limit]:

@@ -86,6 +86,8 @@ async def _list_and_show(settings: ProcessorSettings, message_id: str) -> None:
     status, out, _ = await _cli(settings, "list")
     assert status == 0
     assert f"{dead_queue}: 1 dead letter(s)" in out
+    assert "1 dead letter(s) in " in out
+    assert ": 0 dead letter(s)" not in out  # empty queues are left out of the listing
     assert message_id in out
     assert "permanent_failure" in out
 
