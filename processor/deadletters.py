@@ -27,11 +27,11 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from contracts import envelope as h
 from contracts.topology import Topology
+from processor.republish import publish_copy
 from processor.retries import attempts_made, dead_letter_reason, fresh_headers
 
 # Beyond this many, a peek stops reading: the rest keeps its place, the part read rotates.
 PEEK_CAP = 10_000
-PUBLISH_TIMEOUT = 10.0
 SETTLE_TIMEOUT = 5.0
 SETTLE_POLL = 0.02
 
@@ -141,7 +141,8 @@ async def _send_back(
     message: AbstractIncomingMessage,
     replayed: list[str | None],
 ) -> None:
-    await _publish_copy(channel, message, topology.consumer_queue(consumer))
+    queue, headers = topology.consumer_queue(consumer), fresh_headers(dict(message.headers or {}))
+    await publish_copy(channel.default_exchange, message, queue, headers)
     await message.ack()  # only now: the copy is confirmed
     replayed.append(message.message_id)
 
@@ -182,21 +183,6 @@ async def _requeue(messages: list[AbstractIncomingMessage]) -> None:
     for message in messages:
         with contextlib.suppress(aio_pika.exceptions.ChannelInvalidStateError):
             await message.nack(requeue=True)
-
-
-async def _publish_copy(
-    channel: AbstractChannel, message: AbstractIncomingMessage, queue: str
-) -> None:
-    copy = aio_pika.Message(
-        message.body,
-        headers=fresh_headers(dict(message.headers or {})),
-        message_id=message.message_id,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-    )
-    await channel.default_exchange.publish(copy, queue, mandatory=True, timeout=PUBLISH_TIMEOUT)
 
 
 async def _settle(channel: AbstractChannel, queue: str, at_least: int) -> None:

@@ -27,6 +27,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, De
 from contracts import Topology
 from processor import registry
 from processor.handling import Consumer
+from processor.republish import publish_copy
 from processor.settings import ProcessorSettings
 from processor.topology import declare
 
@@ -35,7 +36,6 @@ log = structlog.get_logger("processor.unrouted")
 NAME = "unrouted"
 HELP = "list the webhooks no consumer took, or move them to the consumers registered now"
 LIST_LIMIT = 100
-PUBLISH_TIMEOUT = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,14 +181,4 @@ async def _republish(exchange: AbstractExchange, message: AbstractIncomingMessag
     # `x-` headers are the broker's bookkeeping of the stay in unrouted (x-delivery-count), not
     # the webhook's: the consumer's queue keeps its own.
     headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-    copy = aio_pika.Message(
-        message.body,
-        headers=headers,
-        message_id=message.message_id,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-    )
-    routing_key = message.routing_key or ""
-    await exchange.publish(copy, routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT)
+    await publish_copy(exchange, message, message.routing_key or "", headers)
