@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import ValidationError
 
-from contracts.orders import BodyError, EventRef
+from contracts.orders import BodyError, EventRef, Timestamp
 
 __all__ = ["CatalogEvent", "parse_catalog_event"]
 
@@ -15,8 +13,8 @@ class CatalogEvent(EventRef):
     """An event in TEvo's catalog; like the orders, it keeps every field it does not name."""
 
     state: str | None = None
-    updated_at: datetime | None = None
-    deleted_at: datetime | None = None
+    updated_at: Timestamp | None = None
+    deleted_at: Timestamp | None = None
 
     @property
     def venue_id(self) -> int | None:

@@ -7,11 +7,19 @@ JSON next to what they parse.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 __all__ = [
     "BodyError",
@@ -46,6 +54,12 @@ def _to_decimal(value: Any) -> Any:
 
 
 # The published JSON schema (docs/asyncapi.json) says what TEvo sends, not what we keep.
+def _assume_utc(value: datetime) -> datetime:
+    # TEvo's timestamps are UTC; one without an offset must still compare with the others.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
 TevoId = Annotated[
     int,
     BeforeValidator(_digits_to_int),
@@ -117,7 +131,7 @@ class Client(_Lenient):
 class EventRef(_Lenient):
     id: TevoId | None = None
     name: Text = None
-    occurs_at: datetime | None = None
+    occurs_at: Timestamp | None = None
     venue: dict[str, Any] | None = None
 
 
@@ -138,7 +152,7 @@ class OrderItem(_Lenient):
     price: Money | None = None
     quantity: int | None = None
     ticket_group: TicketGroup | None = None
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class Order(_Lenient):
@@ -160,8 +174,8 @@ class Order(_Lenient):
     discount: Money | None = None
     total: Money | None = None
     balance: Money | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
     @property
     def normalized_state(self) -> str | None:

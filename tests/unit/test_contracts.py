@@ -121,3 +121,12 @@ def test_all_is_exactly_the_public_surface() -> None:
         if not name.startswith("_") and not isinstance(value, ModuleType)
     }
     assert set(contracts.__all__) == public
+
+
+def test_a_timestamp_without_offset_is_taken_as_utc() -> None:
+    # A naive and an aware datetime cannot be compared: the sales rules compare updated_at.
+    naive = parse_order(json.dumps(order(updated_at="2026-11-20T18:31:10")))
+    aware = parse_order(json.dumps(order(updated_at="2026-11-20T18:31:10Z")))
+    assert naive.updated_at == aware.updated_at
+    assert naive.updated_at is not None
+    assert naive.updated_at.utcoffset() is not None
