@@ -35,7 +35,7 @@ def test_every_project_path_the_doc_names_exists() -> None:
 def test_the_commands_the_doc_names_exist() -> None:
     text = DOC.read_text(encoding="utf-8")
     named = set(re.findall(r"python -m processor (\w+)", text))
-    assert named == {"migrate", "unrouted"}
+    assert named == {"generate", "migrate", "unrouted"}
     assert named <= {command.NAME for command in COMMANDS}
 
 
