@@ -84,6 +84,27 @@ class Stack:
             process.wait()
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU the process has used so far, from /proc/<pid>/stat."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """RabbitMQ's Erlang VM on this machine, if it runs here, to report its CPU beside ours."""
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if status.read_text().strip() == "beam.smp":
+                return int(status.parent.name)
+    return None
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """VmHWM: the process's peak resident set, from /proc."""
     try:

@@ -11,8 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 
-from bench.harness import TOKEN, free_port, percentile, report, stack, wait_http
+from bench.harness import (
+    TOKEN,
+    broker_pid,
+    cpu_seconds,
+    free_port,
+    percentile,
+    report,
+    stack,
+    wait_http,
+)
 from bench.load import LoadResult, run_load
 from bench.workload import office_sales
 
@@ -31,13 +41,43 @@ def _row(server: str, load: str, result: LoadResult, ok_status: int) -> dict[str
     }
 
 
+def _measured(
+    server: str, pid: int, load: str, ok_status: int, run: Callable[[], LoadResult]
+) -> dict[str, object]:
+    """One row: `run`'s figures, with the CPU (in cores) of the server, client and broker."""
+    broker = broker_pid()
+    before = cpu_seconds(pid), cpu_seconds(broker)
+    result = run()
+    after = cpu_seconds(pid), cpu_seconds(broker)
+    seconds = result.seconds or 1.0
+    used = [
+        (b - a) / seconds if a is not None and b is not None else None
+        for a, b in zip(before, after, strict=True)
+    ]
+    return {
+        **_row(server, load, result, ok_status),
+        "server_cpu": used[0],
+        "client_cpu": result.client_cpu_seconds / seconds,
+        "broker_cpu": used[1],
+    }
+
+
 def _measure(
-    server: str, url: str, ok_status: int, *, duration: float, rates: list[float], bodies: list[str]
+    server: str,
+    url: str,
+    ok_status: int,
+    pid: int,
+    *,
+    duration: float,
+    rates: list[float],
+    bodies: list[str],
 ) -> list[dict[str, object]]:
-    rows = [_row(server, "saturation", run_load(url, bodies, duration=duration), ok_status)]
+    def load(rate: float | None) -> Callable[[], LoadResult]:
+        return lambda: run_load(url, bodies, duration=duration, rate=rate)
+
+    rows = [_measured(server, pid, "saturation", ok_status, load(None))]
     for rate in rates:
-        result = run_load(url, bodies, duration=duration, rate=rate)
-        rows.append(_row(server, f"{rate:.0f}/s offered", result, ok_status))
+        rows.append(_measured(server, pid, f"{rate:.0f}/s offered", ok_status, load(rate)))
     return rows
 
 
@@ -46,12 +86,13 @@ async def main(duration: float, rates: list[float]) -> None:
     rows: list[dict[str, object]] = []
     async with stack() as services:
         bare_port = free_port()
-        services.start("bare", "-m", "bench.bare_server", str(bare_port))
+        baseline = services.start("bare", "-m", "bench.bare_server", str(bare_port))
         await wait_http(f"http://127.0.0.1:{bare_port}/healthz")
         rows += _measure(
             "bare aiohttp",
             f"http://127.0.0.1:{bare_port}/webhooks/tevo/x",
             200,
+            baseline.pid,
             duration=duration,
             rates=rates,
             bodies=bodies,
@@ -59,11 +100,16 @@ async def main(duration: float, rates: list[float]) -> None:
         services.stop("bare")
 
         port = free_port()
-        services.start(
+        served = services.start(
             "ingress",
             "-m",
             "ingress",
-            extra_env={"TEVO_INGRESS_PORT": str(port), "TEVO_INGRESS_HOST": "127.0.0.1"},
+            # info, as in production: the one `webhook.accepted` line per webhook is measured too
+            extra_env={
+                "TEVO_INGRESS_PORT": str(port),
+                "TEVO_INGRESS_HOST": "127.0.0.1",
+                "TEVO_LOG_LEVEL": "info",
+            },
         )
         await wait_http(f"http://127.0.0.1:{port}/readyz")
         started = time.perf_counter()
@@ -71,6 +117,7 @@ async def main(duration: float, rates: list[float]) -> None:
             "ingress",
             f"http://127.0.0.1:{port}/webhooks/tevo/{TOKEN}",
             202,
+            served.pid,
             duration=duration,
             rates=rates,
             bodies=bodies,
