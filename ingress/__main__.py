@@ -8,8 +8,8 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from contracts.logs import configure_logging
 from ingress.app import create_app
+from ingress.logs import configure_ingress_logging
 from ingress.serve import server_options
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
@@ -31,7 +31,7 @@ def main() -> int:
         )
         print(f"ingress: invalid settings:\n{problems}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_ingress_logging(settings.log_level, settings.log_format)
     if not tokens_acceptable(settings):
         return 2
     log = structlog.get_logger("ingress")
