@@ -10,6 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 @dataclass
 class IngressMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # `labels()` validates and locks on every call; its children, kept, are as many as the
+    # metric's own series (event types are 1 to 64 of [a-z0-9_], as the metric always allowed).
+    _received: dict[tuple[str, str, str], Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.received = Counter(
@@ -24,3 +27,11 @@ class IngressMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+
+    def count(self, recipient: str, event_type: str, status: str) -> None:
+        """One more webhook answered `status`."""
+        key = (recipient, event_type, status)
+        child = self._received.get(key)
+        if child is None:
+            child = self._received[key] = self.received.labels(*key)
+        child.inc()
