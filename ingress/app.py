@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import hdrs, web
@@ -47,6 +48,7 @@ SETTINGS = web.AppKey("settings", IngressSettings)
 PUBLISHER: web.AppKey[WebhookPublisher] = web.AppKey("publisher")
 METRICS = web.AppKey("metrics", IngressMetrics)
 OPENAPI = web.AppKey("openapi", bytes)
+GATE = web.AppKey("gate", asyncio.Semaphore)  # webhooks in progress, at most max_in_flight
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -62,6 +64,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics or IngressMetrics()
     app[OPENAPI] = files("ingress").joinpath("openapi.json").read_bytes()
+    app[GATE] = asyncio.Semaphore(settings.max_in_flight)
     if publisher is not None:
         app[PUBLISHER] = publisher
     app.cleanup_ctx.append(_redaction_ctx)
@@ -106,15 +109,33 @@ def _error(
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    settings, gate = request.app[SETTINGS], request.app[GATE]
     started = time.perf_counter()
     try:
         screen(request, settings)
-        raw = await read_body(request, settings)
-        envelope = parse_form(raw, max_fields=settings.max_form_fields)
     except Refused as exc:
         return _refusal(request, exc)
-    return await _publish(request.app, envelope, started)
+    if gate.locked():
+        # Refused at once rather than queued: a queue past what the broker confirms only grows
+        # (memory, then latency for every webhook), and TEvo retries a 503.
+        return _unavailable(request.app, ("unknown", "unknown"), "overloaded", "webhook.overloaded")
+    async with gate:
+        try:
+            raw = await read_body(request, settings)
+            envelope = parse_form(raw, max_fields=settings.max_form_fields)
+        except Refused as exc:
+            return _refusal(request, exc)
+        return await _publish(request.app, envelope, started)
+
+
+def _unavailable(
+    app: web.Application, labels: tuple[str, str], error: str, event: str, **keys: Any
+) -> web.Response:
+    """A 503 with Retry-After: counted, logged as `event` with `keys`, answered as `error`."""
+    app[METRICS].count(*labels, "503")
+    log.warning(event, **keys)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    return _error(503, error, None, "retry later", headers=headers)
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
@@ -136,7 +157,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 
 def _refusal(request: web.Request, exc: Refused) -> web.Response:
-    request.app[METRICS].received.labels("unknown", "unknown", str(exc.status)).inc()
+    request.app[METRICS].count("unknown", "unknown", str(exc.status))
     log.warning(
         exc.log_event,
         status=exc.status,
@@ -160,8 +181,10 @@ async def _publish(
     try:
         await app[PUBLISHER].publish(envelope, datetime.now(UTC))
     except BrokerUnavailable as exc:
-        metrics.received.labels(*labels, "503").inc()
-        log.warning(
+        return _unavailable(
+            app,
+            labels,
+            "broker unavailable",
             "webhook.broker_unavailable",
             reason=str(exc),
             message_id=message_id,
@@ -169,16 +192,9 @@ async def _publish(
             recipient=envelope.recipient.value,
             order_group_id=envelope.order_group_id,
         )
-        return _error(
-            503,
-            "broker unavailable",
-            None,
-            "retry later",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
     confirmed = time.perf_counter()
     metrics.confirm_seconds.observe(confirmed - started)
-    metrics.received.labels(*labels, "202").inc()
+    metrics.count(*labels, "202")
     log.info(
         "webhook.accepted",
         message_id=message_id,

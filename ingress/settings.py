@@ -44,6 +44,11 @@ class IngressSettings(ServiceSettings):
         gt=0,
         description="Seconds a connection may stay open without a complete request head.",
     )
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="Webhooks handled at once by one process; more get 503 with Retry-After.",
+    )
     confirm_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for RabbitMQ's confirm before a 503."
     )
