@@ -5,15 +5,12 @@ from __future__ import annotations
 import sys
 
 import structlog
-import uvloop
-from aiohttp import web
 from pydantic import ValidationError
 
-from ingress.app import create_app
 from ingress.logs import configure_ingress_logging
-from ingress.serve import server_options
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
+from ingress.workers import run_workers, serve
 
 TOKEN_HINT = (
     f"every token needs {MIN_LENGTH}+ characters of A-Z a-z 0-9 - _ . ~ and about {MIN_BITS} "
@@ -44,18 +41,11 @@ def main() -> int:
         tokens=len(settings.webhook_tokens),
         allowed_networks=[str(n) for n in settings.allowed_networks] or "any",
         trusted_proxies=[str(n) for n in settings.trusted_proxies],
+        workers=settings.ingress_workers,
     )
-    web.run_app(
-        create_app(settings),
-        # uvloop: the event loop's own share of each webhook (transport writes, callbacks,
-        # timeouts) is about a third of what asyncio's costs.
-        loop=uvloop.new_event_loop(),
-        host=settings.ingress_host,
-        port=settings.ingress_port,
-        print=None,
-        shutdown_timeout=10,
-        **server_options(settings),
-    )
+    if settings.ingress_workers > 1:
+        return run_workers(settings)
+    serve(settings)
     return 0
 
 

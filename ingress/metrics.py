@@ -1,10 +1,16 @@
-"""Prometheus metrics of the ingress, in a registry of its own so tests can build many apps."""
+"""Prometheus metrics of the ingress, in a registry of its own so tests can build many apps.
+
+With several workers (`ingress.workers`) prometheus-client runs in multiprocess mode, and
+`/metrics` shows the sum over every worker's files.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 
 @dataclass
@@ -27,6 +33,16 @@ class IngressMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+
+    @property
+    def exposed(self) -> CollectorRegistry:
+        """What `/metrics` shows: this registry, or every worker's when there are several."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return self.registry
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
+        return merged
 
     def count(self, recipient: str, event_type: str, status: str) -> None:
         """One more webhook answered `status`."""
