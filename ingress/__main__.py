@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from ingress.logs import configure_ingress_logging
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
-from ingress.workers import run_workers, serve
+from ingress.workers import run_workers
 
 TOKEN_HINT = (
     f"every token needs {MIN_LENGTH}+ characters of A-Z a-z 0-9 - _ . ~ and about {MIN_BITS} "
@@ -45,6 +45,8 @@ def main() -> int:
     )
     if settings.ingress_workers > 1:
         return run_workers(settings)
+    from ingress.app import serve  # noqa: PLC0415 - a parent of workers never serves: it stays small without aiohttp and the app
+
     serve(settings)
     return 0
 

@@ -17,6 +17,10 @@ class IngressSettings(ServiceSettings):
     ingress_workers: int = Field(
         default=1, ge=1, le=64, description="Processes sharing the port (SO_REUSEPORT)."
     )
+    ingress_reuse_port: bool = Field(
+        default=False,
+        description="Listen with SO_REUSEPORT: set for workers; also lets you run several.",
+    )
     webhook_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated secrets accepted in /webhooks/tevo/{token}; several rotate.",

@@ -3,6 +3,7 @@ all of them whichever worker answers, and SIGTERM stops both gracefully."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -87,3 +88,25 @@ async def test_two_workers_publish_all_count_all_and_stop_cleanly(
     assert await service.signal(signal.SIGTERM) == 0, service.tail()
     assert service.logged("ingress.workers_started")
     assert not service.logged("ingress.worker_died")
+
+
+async def test_a_worker_that_dies_takes_the_ingress_down(
+    ingress_workers: tuple[Service, str],
+) -> None:
+    service, _ = ingress_workers
+
+    async def worker_pids() -> list[int] | None:
+        # Once both serve: a worker stopped while still starting has no handler for SIGTERM.
+        events = [e["event"] for e in service.events()]
+        started = [e for e in service.events() if e["event"] == "ingress.workers_started"]
+        return started[0]["pids"] if events.count("broker.connected") == 2 else None
+
+    first, second = await eventually(worker_pids, within=30)
+    os.kill(first, signal.SIGKILL)
+    assert await service.wait(within=30) == 1, service.tail()
+    died = [e for e in service.events() if e["event"] == "ingress.worker_died"]
+    assert [(e["pid"], e["exit_code"]) for e in died] == [(first, -signal.SIGKILL)]
+    stopped = [e for e in service.events() if e["event"] == "ingress.workers_stopped"]
+    assert stopped[0]["exit_codes"][1] == 0  # the other one was stopped, gracefully
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)
