@@ -26,8 +26,9 @@ def configure_ingress_logging(level: str = "info", fmt: str = "auto") -> None:
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     structlog.configure(
+        # No merge_contextvars: the ingress binds none (each event names its keys), and it
+        # copies the whole context for every line.
         processors=[
-            structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
