@@ -49,7 +49,8 @@ class Stack:
     database_url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # the largest process's
+    total_rss_mb: dict[str, float] = field(default_factory=dict)  # its processes' peaks, summed
 
     def start(
         self, name: str, *args: str, extra_env: dict[str, str] | None = None
@@ -66,22 +67,62 @@ class Stack:
         return process
 
     def sample_rss(self) -> None:
-        for name, process in self.processes.items():
-            rss = peak_rss_mb(process.pid)
-            if rss is not None:
-                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), rss)
+        for name in self.processes:
+            self._sample_rss(name)
+
+    def _sample_rss(self, name: str) -> None:
+        """Peak RSS of the service's processes: the parent and any workers it started."""
+        peaks = [peak_rss_mb(pid) for pid in process_tree(self.processes[name].pid)]
+        known = [rss for rss in peaks if rss is not None]
+        if known:
+            self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), *known)
+            self.total_rss_mb[name] = max(self.total_rss_mb.get(name, 0.0), sum(known))
 
     def stop(self, name: str) -> None:
+        self._sample_rss(name)
         process = self.processes.pop(name)
-        rss = peak_rss_mb(process.pid)
-        if rss is not None:
-            self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), rss)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process under it, from /proc/<pid>/task/*/children."""
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pending.extend(int(child) for child in children.read_text().split())
+    return pids
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU that `pid` and the processes under it have used so far."""
+    if pid is None:
+        return None
+    total = None
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def broker_pid() -> int | None:
+    """RabbitMQ's Erlang VM on this machine, if it runs here, to report its CPU beside ours."""
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if status.read_text().strip() == "beam.smp":
+                return int(status.parent.name)
+    return None
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -143,17 +184,22 @@ async def delete_namespace(ns: str) -> None:
                         pass
 
 
-async def wait_http(url: str, within: float = 30.0) -> None:
+async def wait_http(url: str, within: float = 30.0, times: int = 1) -> None:
+    """Wait until `url` answers 200 `times` times in a row, each on a fresh connection."""
     deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while True:
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        streak = 0
+        while streak < times:
+            status = 0
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(url) as response:
-                    if response.status == 200:
-                        return
+                    status = response.status
+            streak = streak + 1 if status == 200 else 0
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} not ready within {within}s")
-            await asyncio.sleep(0.1)
+            if streak == 0:
+                await asyncio.sleep(0.1)
 
 
 async def queue_depth(ns: str, queue: str) -> int:

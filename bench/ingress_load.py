@@ -1,18 +1,30 @@
 """Benchmark 1: webhooks/s the ingress accepts (every 202 confirmed), beside a bare aiohttp handler.
 
-    python -m bench.ingress_load [--duration 10] [--rates 500,1000]
+    python -m bench.ingress_load [--duration 10] [--rates 500,1000] [--workers 1,2]
 
 Both servers run as processes on loopback and get the same Office order_created forms: first
-at saturation (closed loop, 64 connections), then at each fixed offered rate (open loop).
+at saturation (closed loop, 64 connections), then at each fixed offered rate (open loop). The
+ingress runs once per `--workers` value (TEVO_INGRESS_WORKERS). Each row has the CPU, in
+cores, of the server (all its processes), of the load generator and of RabbitMQ.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import time
+from collections.abc import Callable
 
-from bench.harness import TOKEN, free_port, percentile, report, stack, wait_http
+from bench.harness import (
+    TOKEN,
+    Stack,
+    broker_pid,
+    cpu_seconds,
+    free_port,
+    percentile,
+    report,
+    stack,
+    wait_http,
+)
 from bench.load import LoadResult, run_load
 from bench.workload import office_sales
 
@@ -31,63 +43,102 @@ def _row(server: str, load: str, result: LoadResult, ok_status: int) -> dict[str
     }
 
 
+def _measured(
+    server: str, pid: int, load: str, ok_status: int, run: Callable[[], LoadResult]
+) -> dict[str, object]:
+    """One row: `run`'s figures, with the CPU (in cores) of the server, client and broker."""
+    broker = broker_pid()
+    before = cpu_seconds(pid), cpu_seconds(broker)
+    result = run()
+    after = cpu_seconds(pid), cpu_seconds(broker)
+    seconds = result.seconds or 1.0
+    used = [
+        (b - a) / seconds if a is not None and b is not None else None
+        for a, b in zip(before, after, strict=True)
+    ]
+    return {
+        **_row(server, load, result, ok_status),
+        "server_cpu": used[0],
+        "client_cpu": result.client_cpu_seconds / seconds,
+        "broker_cpu": used[1],
+    }
+
+
 def _measure(
-    server: str, url: str, ok_status: int, *, duration: float, rates: list[float], bodies: list[str]
+    server: str,
+    url: str,
+    ok_status: int,
+    pid: int,
+    *,
+    duration: float,
+    rates: list[float],
+    bodies: list[str],
 ) -> list[dict[str, object]]:
-    rows = [_row(server, "saturation", run_load(url, bodies, duration=duration), ok_status)]
+    def load(rate: float | None) -> Callable[[], LoadResult]:
+        return lambda: run_load(url, bodies, duration=duration, rate=rate)
+
+    rows = [_measured(server, pid, "saturation", ok_status, load(None))]
     for rate in rates:
-        result = run_load(url, bodies, duration=duration, rate=rate)
-        rows.append(_row(server, f"{rate:.0f}/s offered", result, ok_status))
+        rows.append(_measured(server, pid, f"{rate:.0f}/s offered", ok_status, load(rate)))
     return rows
 
 
-async def main(duration: float, rates: list[float]) -> None:
+async def main(duration: float, rates: list[float], workers: list[int]) -> None:
     bodies = [hook.form for hook in office_sales(int(12_000 * duration))]
-    rows: list[dict[str, object]] = []
     async with stack() as services:
         bare_port = free_port()
-        services.start("bare", "-m", "bench.bare_server", str(bare_port))
+        baseline = services.start("bare", "-m", "bench.bare_server", str(bare_port))
         await wait_http(f"http://127.0.0.1:{bare_port}/healthz")
-        rows += _measure(
-            "bare aiohttp",
-            f"http://127.0.0.1:{bare_port}/webhooks/tevo/x",
-            200,
-            duration=duration,
-            rates=rates,
-            bodies=bodies,
+        url = f"http://127.0.0.1:{bare_port}/webhooks/tevo/x"
+        rows = _measure(
+            "bare aiohttp", url, 200, baseline.pid, duration=duration, rates=rates, bodies=bodies
         )
         services.stop("bare")
-
-        port = free_port()
-        services.start(
-            "ingress",
-            "-m",
-            "ingress",
-            extra_env={"TEVO_INGRESS_PORT": str(port), "TEVO_INGRESS_HOST": "127.0.0.1"},
-        )
-        await wait_http(f"http://127.0.0.1:{port}/readyz")
-        started = time.perf_counter()
-        rows += _measure(
-            "ingress",
-            f"http://127.0.0.1:{port}/webhooks/tevo/{TOKEN}",
-            202,
-            duration=duration,
-            rates=rates,
-            bodies=bodies,
-        )
-        services.sample_rss()
-        elapsed = time.perf_counter() - started
-    bare, ingress = float(str(rows[0]["ok_per_s"])), float(str(rows[len(rates) + 1]["ok_per_s"]))
+        for count in workers:
+            rows += await _measure_ingress(services, count, duration, rates, bodies)
+    bare = float(str(rows[0]["ok_per_s"]))
+    saturated = {
+        str(r["server"]): float(str(r["ok_per_s"])) for r in rows if r["load"] == "saturation"
+    }
+    ratios = {server: rate / bare for server, rate in saturated.items() if bare}
     report(
         "ingress_load",
         rows,
         {
-            "ratio_ingress_to_bare": ingress / bare if bare else None,
-            "peak_rss_mb": services.peak_rss_mb,
-            "ingress_phase_seconds": elapsed,
+            "ratio_to_bare": ratios,
+            "peak_rss_mb_largest_process": services.peak_rss_mb,
+            "peak_rss_mb_all_processes": services.total_rss_mb,
         },
     )
-    print(f"ingress/bare at saturation: {ingress / bare:.2f}; peak RSS MB: {services.peak_rss_mb}")
+    print(f"saturation / bare: { {k: round(v, 2) for k, v in ratios.items()} }")
+    print(f"peak RSS MB, largest process: {services.peak_rss_mb}")
+    print(f"peak RSS MB, all processes:   {services.total_rss_mb}")
+
+
+async def _measure_ingress(
+    services: Stack, workers: int, duration: float, rates: list[float], bodies: list[str]
+) -> list[dict[str, object]]:
+    name = f"ingress x{workers}"
+    port = free_port()
+    served = services.start(
+        name,
+        "-m",
+        "ingress",
+        # info, as in production: the one `webhook.accepted` line per webhook is measured too
+        extra_env={
+            "TEVO_INGRESS_PORT": str(port),
+            "TEVO_INGRESS_HOST": "127.0.0.1",
+            "TEVO_LOG_LEVEL": "info",
+            "TEVO_INGRESS_WORKERS": str(workers),
+        },
+    )
+    # Each worker has its own broker connection: ask often enough, on fresh connections, to
+    # have asked every one of them.
+    await wait_http(f"http://127.0.0.1:{port}/readyz", times=8 * workers)
+    url = f"http://127.0.0.1:{port}/webhooks/tevo/{TOKEN}"
+    rows = _measure(name, url, 202, served.pid, duration=duration, rates=rates, bodies=bodies)
+    services.stop(name)
+    return rows
 
 
 if __name__ == "__main__":
@@ -96,5 +147,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--rates", default="500,1000", help="offered rates, webhooks/s")
+    parser.add_argument("--workers", default="1,2", help="TEVO_INGRESS_WORKERS values to run")
     args = parser.parse_args()
-    asyncio.run(main(args.duration, [float(r) for r in args.rates.split(",")]))
+    rates = [float(r) for r in args.rates.split(",")]
+    asyncio.run(main(args.duration, rates, [int(w) for w in args.workers.split(",")]))

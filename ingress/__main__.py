@@ -5,14 +5,12 @@ from __future__ import annotations
 import sys
 
 import structlog
-from aiohttp import web
 from pydantic import ValidationError
 
-from contracts.logs import configure_logging
-from ingress.app import create_app
-from ingress.serve import server_options
+from ingress.logs import configure_ingress_logging
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
+from ingress.workers import run_workers
 
 TOKEN_HINT = (
     f"every token needs {MIN_LENGTH}+ characters of A-Z a-z 0-9 - _ . ~ and about {MIN_BITS} "
@@ -31,7 +29,7 @@ def main() -> int:
         )
         print(f"ingress: invalid settings:\n{problems}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_ingress_logging(settings.log_level, settings.log_format)
     if not tokens_acceptable(settings):
         return 2
     log = structlog.get_logger("ingress")
@@ -43,15 +41,13 @@ def main() -> int:
         tokens=len(settings.webhook_tokens),
         allowed_networks=[str(n) for n in settings.allowed_networks] or "any",
         trusted_proxies=[str(n) for n in settings.trusted_proxies],
+        workers=settings.ingress_workers,
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.ingress_host,
-        port=settings.ingress_port,
-        print=None,
-        shutdown_timeout=10,
-        **server_options(settings),
-    )
+    if settings.ingress_workers > 1:
+        return run_workers(settings)
+    from ingress.app import serve  # noqa: PLC0415 - a parent of workers never serves: it stays small without aiohttp and the app
+
+    serve(settings)
     return 0
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
+import uvloop
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,7 +22,7 @@ from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, Publisher
 from ingress.redact import redacting
-from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route
+from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route, server_options
 from ingress.settings import IngressSettings
 
 log = structlog.get_logger("ingress")
@@ -47,8 +49,25 @@ SETTINGS = web.AppKey("settings", IngressSettings)
 PUBLISHER: web.AppKey[WebhookPublisher] = web.AppKey("publisher")
 METRICS = web.AppKey("metrics", IngressMetrics)
 OPENAPI = web.AppKey("openapi", bytes)
+GATE = web.AppKey("gate", asyncio.Semaphore)  # webhooks in progress, at most max_in_flight
 
 RETRY_AFTER_SECONDS = "5"
+
+
+def serve(settings: IngressSettings) -> None:
+    """Serve the app in this process until SIGTERM or SIGINT."""
+    web.run_app(
+        create_app(settings),
+        # uvloop: the event loop's own share of each webhook (transport writes, callbacks,
+        # timeouts) is about a third of what asyncio's costs.
+        loop=uvloop.new_event_loop(),
+        host=settings.ingress_host,
+        port=settings.ingress_port,
+        reuse_port=settings.ingress_reuse_port or None,
+        print=None,
+        shutdown_timeout=10,
+        **server_options(settings),
+    )
 
 
 def create_app(
@@ -62,6 +81,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics or IngressMetrics()
     app[OPENAPI] = files("ingress").joinpath("openapi.json").read_bytes()
+    app[GATE] = asyncio.Semaphore(settings.max_in_flight)
     if publisher is not None:
         app[PUBLISHER] = publisher
     app.cleanup_ctx.append(_redaction_ctx)
@@ -106,14 +126,33 @@ def _error(
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    settings, gate = request.app[SETTINGS], request.app[GATE]
+    started = time.perf_counter()
     try:
         screen(request, settings)
-        raw = await read_body(request, settings)
-        envelope = parse_form(raw, max_fields=settings.max_form_fields)
     except Refused as exc:
         return _refusal(request, exc)
-    return await _publish(request.app, envelope)
+    if gate.locked():
+        # Refused at once rather than queued: a queue past what the broker confirms only grows
+        # (memory, then latency for every webhook), and TEvo retries a 503.
+        return _unavailable(request.app, ("unknown", "unknown"), "overloaded", "webhook.overloaded")
+    async with gate:
+        try:
+            raw = await read_body(request, settings)
+            envelope = parse_form(raw, max_fields=settings.max_form_fields)
+        except Refused as exc:
+            return _refusal(request, exc)
+        return await _publish(request.app, envelope, started)
+
+
+def _unavailable(
+    app: web.Application, labels: tuple[str, str], error: str, event: str, **keys: Any
+) -> web.Response:
+    """A 503 with Retry-After: counted, logged as `event` with `keys`, answered as `error`."""
+    app[METRICS].count(*labels, "503")
+    log.warning(event, **keys)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    return _error(503, error, None, "retry later", headers=headers)
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
@@ -135,7 +174,7 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 
 def _refusal(request: web.Request, exc: Refused) -> web.Response:
-    request.app[METRICS].received.labels("unknown", "unknown", str(exc.status)).inc()
+    request.app[METRICS].count("unknown", "unknown", str(exc.status))
     log.warning(
         exc.log_event,
         status=exc.status,
@@ -149,39 +188,39 @@ def _refusal(request: web.Request, exc: Refused) -> web.Response:
     return response
 
 
-async def _publish(app: web.Application, envelope: WebhookEnvelope) -> web.Response:
+async def _publish(
+    app: web.Application, envelope: WebhookEnvelope, received: float
+) -> web.Response:
     metrics = app[METRICS]
-    structlog.contextvars.bind_contextvars(
-        message_id=envelope.message_id,
-        event_type=envelope.event_type,
-        recipient=envelope.recipient.value,
-        order_group_id=envelope.order_group_id,
-    )
+    message_id = envelope.message_id  # a SHA-256 of the body: once, not once per use
     labels = (envelope.recipient.value, envelope.event_type)
     started = time.perf_counter()
     try:
         await app[PUBLISHER].publish(envelope, datetime.now(UTC))
     except BrokerUnavailable as exc:
-        metrics.received.labels(*labels, "503").inc()
-        log.warning("webhook.broker_unavailable", reason=str(exc))
-        return _error(
-            503,
+        return _unavailable(
+            app,
+            labels,
             "broker unavailable",
-            None,
-            "retry later",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
+            "webhook.broker_unavailable",
+            reason=str(exc),
+            message_id=message_id,
+            event_type=envelope.event_type,
+            recipient=envelope.recipient.value,
+            order_group_id=envelope.order_group_id,
         )
-    finally:
-        structlog.contextvars.clear_contextvars()
-    metrics.confirm_seconds.observe(time.perf_counter() - started)
-    metrics.received.labels(*labels, "202").inc()
+    confirmed = time.perf_counter()
+    metrics.confirm_seconds.observe(confirmed - started)
+    metrics.count(*labels, "202")
     log.info(
         "webhook.accepted",
-        message_id=envelope.message_id,
+        message_id=message_id,
         event_type=envelope.event_type,
+        recipient=envelope.recipient.value,
         order_group_id=envelope.order_group_id,
+        seconds=round(confirmed - received, 4),  # from the handler's start to the confirm
     )
-    return web.json_response({"status": "accepted", "message_id": envelope.message_id}, status=202)
+    return web.json_response({"status": "accepted", "message_id": message_id}, status=202)
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -196,7 +235,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    body = generate_latest(request.app[METRICS].exposed)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

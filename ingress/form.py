@@ -10,10 +10,10 @@ size. A `FormError` names a field of ours or none, never a value or a name the c
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from contracts import CATALOG_EVENTS, EVENT_TYPE_PATTERN, Recipient, WebhookEnvelope
 from ingress.errors import FormError
@@ -73,9 +73,21 @@ def _unescape(data: bytes, field: str | None) -> str:
     if _BROKEN_ESCAPE.search(data):
         raise FormError(field, f"{what}has a broken %-escape")
     try:
-        return unquote_to_bytes(data.replace(b"+", b" ")).decode("utf-8")
+        return percent_decode(data.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
         raise FormError(field, f"{what}is not valid UTF-8") from None
+
+
+def percent_decode(data: bytes) -> bytes:
+    """`urllib.parse.unquote_to_bytes` for data whose every `%` starts an escape, ten times faster.
+
+    A body is mostly escapes (every `"`, `:` and `,` of its JSON); urllib decodes them one by one
+    in Python. Quoted-printable is the same code with `=` for `%`, and binascii decodes it in C:
+    a literal `=` becomes the escape `=3D` first. The differences of quoted-printable (a soft
+    line break is `=` before an end of line, `==`) cannot arise: every `=` is then followed by two
+    hex digits, which `_BROKEN_ESCAPE` made sure of. A test compares both on arbitrary bytes.
+    """
+    return binascii.a2b_qp(data.replace(b"=", b"=3D").replace(b"%", b"="))
 
 
 def _required(fields: dict[str, str], name: str) -> str:
@@ -128,7 +140,58 @@ def _no_constant(literal: str) -> Any:
     raise _Unacceptable(f"has {literal}, which JSON does not allow")
 
 
+# Escapes that make a NUL or a surrogate: a body with one goes to the strict check.
+_UNUSUAL_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+# Number characters as b"1", everything else as b"0": a number too long is a run of b"1".
+_NUMERIC = bytes(ord("1") if chr(b) in "-+.0123456789eE" else ord("0") for b in range(256))
+
+
 def _check_json_object(body: str) -> None:
+    """Let the common body through fast; anything else gets `_check_json_strictly`'s verdict."""
+    if not _plainly_acceptable(body):
+        _check_json_strictly(body)
+
+
+def _plainly_acceptable(body: str) -> bool:
+    """True only if `body` passes every rule of `_check_json_strictly`, at half its cost.
+
+    The strict check calls Python for every number and walks every value of the parsed tree for
+    depth and strings. Here the text says at C speed what needs no walk: no NaN or Infinity, no
+    escape that makes a NUL or a surrogate (the form decoded as strict UTF-8 holds neither raw),
+    no run of number characters longer than a number may be. Then one parse refuses keys twice,
+    and a walk of the containers alone measures the depth. Any doubt answers False, never a
+    refusal: the strict check has the last word, and a test holds the two to agreement.
+    """
+    if "NaN" in body or "Infinity" in body or _UNUSUAL_ESCAPE.search(body):
+        return False
+    encoded = body.encode("utf-8", "surrogatepass")
+    if b"1" * (MAX_NUMBER_LENGTH + 1) in encoded.translate(_NUMERIC):
+        return False
+    try:
+        parsed = json.loads(body, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError):  # JSONDecodeError and _Unacceptable are ValueErrors
+        return False
+    return isinstance(parsed, dict) and _nesting(parsed) < MAX_JSON_DEPTH
+
+
+def _nesting(root: dict[str, Any]) -> int:
+    """How deep containers nest under `root` (itself the first level), up to the limit."""
+    level: list[Any] = [root]
+    depth = 1
+    while depth < MAX_JSON_DEPTH:
+        level = [
+            value
+            for container in level
+            for value in (container.values() if type(container) is dict else container)
+            if type(value) is dict or type(value) is list
+        ]
+        if not level:
+            break
+        depth += 1
+    return depth
+
+
+def _check_json_strictly(body: str) -> None:
     try:
         parsed = json.loads(
             body,

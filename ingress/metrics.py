@@ -1,15 +1,24 @@
-"""Prometheus metrics of the ingress, in a registry of its own so tests can build many apps."""
+"""Prometheus metrics of the ingress, in a registry of its own so tests can build many apps.
+
+With several workers (`ingress.workers`) prometheus-client runs in multiprocess mode, and
+`/metrics` shows the sum over every worker's files.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 
 @dataclass
 class IngressMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # `labels()` validates and locks on every call; its children, kept, are as many as the
+    # metric's own series (event types are 1 to 64 of [a-z0-9_], as the metric always allowed).
+    _received: dict[tuple[str, str, str], Counter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.received = Counter(
@@ -24,3 +33,21 @@ class IngressMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+
+    @property
+    def exposed(self) -> CollectorRegistry:
+        """What `/metrics` shows: this registry, or every worker's when there are several."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return self.registry
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]  # prometheus-client leaves it unannotated
+        return merged
+
+    def count(self, recipient: str, event_type: str, status: str) -> None:
+        """One more webhook answered `status`."""
+        key = (recipient, event_type, status)
+        child = self._received.get(key)
+        if child is None:
+            child = self._received[key] = self.received.labels(*key)
+        child.inc()

@@ -11,6 +11,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from pamqp.commands import Basic
 
 from contracts import Topology, WebhookEnvelope
 
@@ -18,6 +19,20 @@ log = structlog.get_logger("ingress.publisher")
 
 RECONNECT_DELAY = 2.0
 PROBE_ROUTING_KEY = "tevo.ingress.readiness-probe"
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
+
+
+def message_properties(envelope: WebhookEnvelope, received_at: datetime) -> Basic.Properties:
+    """What `aio_pika.Message` would send for the envelope, field for field (priority 0 too)."""
+    return Basic.Properties(
+        message_id=envelope.message_id,
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        headers=envelope.headers(received_at),
+        timestamp=received_at,
+        app_id="ingress",
+        priority=0,
+    )
 
 
 class BrokerUnavailable(Exception):
@@ -94,21 +109,22 @@ class Publisher:
         A publish that timed out may still have reached the broker: TEvo's retry then carries the
         same `message_id`, and the processor's inbox makes the second copy a no-op.
         """
-        exchange = self._exchange
-        if exchange is None or not self.ready:
+        channel, exchange = self._channel, self._exchange
+        if channel is None or exchange is None or not self.ready:
             raise BrokerUnavailable("not connected to RabbitMQ")
-        message = aio_pika.Message(
-            envelope.body,
-            message_id=envelope.message_id,
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers=envelope.headers(received_at),
-            timestamp=received_at,
-            app_id="ingress",
-        )
         try:
             async with asyncio.timeout(self._confirm_timeout):
-                await exchange.publish(message, envelope.routing_key, mandatory=True)
+                # aiormq's publish on aio-pika's channel, without aio-pika's Message and
+                # Exchange layers (a tenth of the ingress's time per webhook at full load): the
+                # same frames, the same confirm, a Basic.Return still raised (on_return_raises).
+                underlay = await channel.get_underlay_channel()
+                await underlay.basic_publish(
+                    envelope.body,
+                    exchange=exchange.name,
+                    routing_key=envelope.routing_key,
+                    properties=message_properties(envelope, received_at),
+                    mandatory=True,
+                )
         except TimeoutError:
             self._unconfirmed = True
             raise BrokerUnavailable("no confirm from RabbitMQ in time") from None

@@ -14,6 +14,13 @@ from ingress.sources import IPNetwork, parse_networks
 class IngressSettings(ServiceSettings):
     ingress_host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104 - a service in a container listens on every interface
     ingress_port: int = Field(default=8080, ge=1, le=65535)
+    ingress_workers: int = Field(
+        default=1, ge=1, le=64, description="Processes sharing the port (SO_REUSEPORT)."
+    )
+    ingress_reuse_port: bool = Field(
+        default=False,
+        description="Listen with SO_REUSEPORT: set for workers; also lets you run several.",
+    )
     webhook_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated secrets accepted in /webhooks/tevo/{token}; several rotate.",
@@ -43,6 +50,11 @@ class IngressSettings(ServiceSettings):
         default=15.0,
         gt=0,
         description="Seconds a connection may stay open without a complete request head.",
+    )
+    max_in_flight: int = Field(
+        default=256,
+        ge=1,
+        description="Webhooks handled at once by one process; more get 503 with Retry-After.",
     )
     confirm_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for RabbitMQ's confirm before a 503."
