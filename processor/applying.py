@@ -1,0 +1,158 @@
+"""Apply messages to the POS: one in a transaction of its own, or a batch with a savepoint each.
+
+Each message's transaction (or savepoint) records its `message_id` in the inbox (a second copy
+stops there), runs the consumer's handler and writes its history row. This module says what
+happened to each message; it never acks, retries or dead-letters: `processor.dispatch` decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from contracts import envelope as h
+from processor.errors import Conflict, DatabaseUnavailable, ProcessingError, Retryable, translate
+from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+from processor.metrics import ProcessorMetrics
+
+log = structlog.get_logger("processor.dispatch")
+
+INBOX_SQL = """
+INSERT INTO pos.inbox (consumer, message_id) VALUES ($1, $2)
+ON CONFLICT DO NOTHING RETURNING true
+"""
+# applied_at is when the row is written, not when its transaction began: in a batch the two
+# differ by the messages applied before it.
+HISTORY_SQL = """
+INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
+                               consumer, state, note, received_at, applied_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
+"""
+# Failures of the batch, not of one message: its transaction is lost or cannot be trusted.
+BATCH_FAILURES = (DatabaseUnavailable, Conflict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What applying one message came to: applied, a duplicate (`applied` None), or an error."""
+
+    applied: Applied | None = None
+    error: ProcessingError | None = None
+    received_at: datetime | None = None
+
+
+@dataclass
+class Applier:
+    pool: asyncpg.Pool
+    deps: Deps
+    metrics: ProcessorMetrics
+
+    async def alone(self, consumer: Consumer, inbound: Inbound) -> Step:
+        """One message in a transaction of its own; raises what went wrong."""
+        async with (
+            asyncio.timeout(self.deps.settings.handler_timeout),
+            self.pool.acquire() as conn,
+            conn.transaction(),
+        ):
+            applied = await self._apply(conn, consumer, inbound)
+        if applied is not None:
+            self._committed(consumer, applied)
+        return Step(applied, received_at=inbound.received_at)
+
+    async def batch(self, consumer: Consumer, batch: list[Inbound]) -> list[Step]:
+        """One transaction, a savepoint per message, in the order given; a step per message.
+
+        Raises when the batch as a whole failed: then nothing of it was committed. No part of it
+        (taking a connection, one message, the commit) may take longer than the handler timeout.
+        """
+        steps = []
+        timeout = self.deps.settings.handler_timeout
+        loop = asyncio.get_running_loop()
+        async with (
+            asyncio.timeout(timeout) as deadline,
+            self.pool.acquire() as conn,
+            conn.transaction(),
+        ):
+            for inbound in batch:
+                deadline.reschedule(loop.time() + timeout)
+                steps.append(await self._in_savepoint(conn, consumer, inbound))
+            deadline.reschedule(loop.time() + timeout)  # the commit
+        self.metrics.batches.labels(consumer.name).observe(len(batch))
+        for step in steps:
+            if step.applied is not None:
+                self._committed(consumer, step.applied)
+        return steps
+
+    async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
+        try:
+            with log_context(consumer, inbound):
+                async with conn.transaction():
+                    applied = await self._apply(conn, consumer, inbound)
+        except Exception as exc:  # this message's failure, or the batch's (re-raised)
+            error = classify(exc)
+            if isinstance(error, BATCH_FAILURES):
+                raise
+            return Step(error=error)
+        return Step(applied, received_at=inbound.received_at)
+
+    async def _apply(
+        self, conn: Connection, consumer: Consumer, inbound: Inbound
+    ) -> Applied | None:
+        """Inbox, handler and history on `conn`; None when the inbox already had the message."""
+        if not await conn.fetchval(INBOX_SQL, consumer.name, inbound.message_id):
+            return None
+        applied = await consumer.handle(inbound, conn, self.deps)
+        if applied is None:
+            return Applied(None, "")  # applied, with nothing for the history
+        await conn.execute(
+            HISTORY_SQL,
+            applied.tevo_order_id,
+            inbound.order_group_id,
+            inbound.recipient,
+            inbound.event_type,
+            inbound.message_id,
+            consumer.name,
+            applied.state,
+            _note(applied.note, inbound),
+            inbound.received_at,
+        )
+        return applied
+
+    def _committed(self, consumer: Consumer, applied: Applied) -> None:
+        """What a handler's work sets in motion once its transaction committed."""
+        self.metrics.count_created(consumer.name, applied.created)
+        for then in applied.after_commit:
+            then()
+
+
+def classify(exc: Exception) -> ProcessingError:
+    """Our error for any exception a message raised."""
+    known = translate(exc)
+    if known is not None:
+        return known
+    # A bug or an unforeseen failure: retried like a transient one (it may be), and dead-lettered
+    # with its type once the attempts run out, so it is visible and never a crash loop.
+    log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
+    return Retryable(f"unexpected {type(exc).__name__}")
+
+
+def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
+    """Log context of one message: every line logged while it is applied or settled says which."""
+    return structlog.contextvars.bound_contextvars(
+        consumer=consumer.name,
+        message_id=inbound.message_id,
+        event_type=inbound.event_type,
+        order_group_id=inbound.order_group_id,
+    )
+
+
+def _note(note: str, inbound: Inbound) -> str:
+    # History shows a message that was not a webhook, e.g. "sale recorded (via reconcile)".
+    source = inbound.headers.get(h.HEADER_SOURCE)
+    return f"{note} (via {source})" if isinstance(source, str) and source else note
