@@ -34,6 +34,11 @@ INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_t
                                consumer, state, note, received_at, applied_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
 """
+# Each message of a batch runs after its own savepoint, released when the next one is taken
+# (one round trip for both) or by the commit; a failed message rolls back to it.
+SAVEPOINT_SQL = "SAVEPOINT message"
+NEXT_SAVEPOINT_SQL = "RELEASE SAVEPOINT message; SAVEPOINT message"
+ROLLBACK_SQL = "ROLLBACK TO SAVEPOINT message"
 # Failures of the batch, not of one message: its transaction is lost or cannot be trusted.
 BATCH_FAILURES = (DatabaseUnavailable, Conflict)
 
@@ -71,7 +76,7 @@ class Applier:
         Raises when the batch as a whole failed: then nothing of it was committed. No part of it
         (taking a connection, one message, the commit) may take longer than the handler timeout.
         """
-        steps = []
+        steps: list[Step] = []
         timeout = self.deps.settings.handler_timeout
         loop = asyncio.get_running_loop()
         async with (
@@ -81,6 +86,8 @@ class Applier:
         ):
             for inbound in batch:
                 deadline.reschedule(loop.time() + timeout)
+                # The previous message's savepoint is released in the same round trip.
+                await conn.execute(NEXT_SAVEPOINT_SQL if steps else SAVEPOINT_SQL)
                 steps.append(await self._in_savepoint(conn, consumer, inbound))
             deadline.reschedule(loop.time() + timeout)  # the commit
         self.metrics.batches.labels(consumer.name).observe(len(batch))
@@ -90,14 +97,15 @@ class Applier:
         return steps
 
     async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
+        """The message after `SAVEPOINT_SQL`; on its failure, back to that savepoint."""
         try:
             with log_context(consumer, inbound):
-                async with conn.transaction():
-                    applied = await self._apply(conn, consumer, inbound)
+                applied = await self._apply(conn, consumer, inbound)
         except Exception as exc:  # this message's failure, or the batch's (re-raised)
             error = classify(exc)
             if isinstance(error, BATCH_FAILURES):
                 raise
+            await conn.execute(ROLLBACK_SQL)  # a failure here fails the batch
             return Step(error=error)
         return Step(applied, received_at=inbound.received_at)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -74,8 +76,12 @@ async def apply_order(
     row = await conn.fetchrow(LOAD_SQL, order.id)
     facts = merge(_known(row), order, hashlib.sha256(inbound.body).hexdigest(), cancels)
     customer_id: int | None = row["customer_id"] if row else None
+    remember: tuple[Callable[[], None], ...] = ()
     if customer_id is None:
-        customer_id = await customer_for(conn, facts.order)
+        found = await customer_for(conn, facts.order, deps.offices)
+        customer_id = found.customer_id
+        if found.office_id is not None and customer_id is not None:
+            remember = (partial(deps.offices.remember, found.office_id, customer_id),)
     outcome = decide(facts, customer_id is not None, deps.settings.riskified)
     if outcome.invoice_now:
         outcome = await _verified(deps, facts.order, outcome)
@@ -100,7 +106,9 @@ async def apply_order(
         review=outcome.review_reason is not None,
     )
     note = _note(before, outcome, facts, done)
-    return Applied(order.id, note, order.normalized_state, created=tuple(created))
+    return Applied(
+        order.id, note, order.normalized_state, created=tuple(created), after_commit=remember
+    )
 
 
 async def _verified(deps: Deps, order: Order, outcome: Outcome) -> Outcome:

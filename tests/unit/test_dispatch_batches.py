@@ -64,49 +64,55 @@ class FakeDelivery:
 
 
 class FakeConnection:
-    """Transactions nest as Postgres' savepoints do; the inbox is a set, rolled back with them."""
+    """One transaction and the savepoints a batch takes in it; the inbox is a set, rolled back
+    with them."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.depth = 0
-        self.pending: list[set[str]] = []  # inbox rows written at each level, not yet committed
+        self.in_transaction = False
+        self.pending: list[set[str]] = []  # inbox rows written since each savepoint, uncommitted
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        top = self.depth == 0
-        self.world.events.append("begin" if top else "savepoint")
-        self.depth += 1
-        self.pending.append(set())
+        assert not self.in_transaction, "batches use savepoints, not nested transactions"
+        self.world.events.append("begin")
+        self.in_transaction = True
+        self.pending = [set()]
         try:
             yield
-            if top:
-                self._commit_or_raise()
+            self._commit_or_raise()
         except BaseException:
-            self.world.events.append("rollback" if top else "rollback to savepoint")
-            self.pending.pop()
+            self.world.events.append("rollback")
             raise
         finally:
-            self.depth -= 1
-        written = self.pending.pop()
-        if top:
-            self.world.inbox |= written
-            self.world.events.append("commit")
-        else:
-            self.pending[-1] |= written
+            self.in_transaction = False
+        self.world.inbox |= set().union(*self.pending)
+        self.world.events.append("commit")
 
     def _commit_or_raise(self) -> None:
         error, self.world.commit_error = self.world.commit_error, None
         if error is not None:
             raise error
 
+    async def execute(self, sql: str, *_: object) -> str:
+        if sql == "SAVEPOINT message":
+            self.pending.append(set())
+        elif sql == "RELEASE SAVEPOINT message; SAVEPOINT message":
+            released = self.pending.pop()
+            self.pending[-1] |= released
+            self.pending.append(set())
+        elif sql == "ROLLBACK TO SAVEPOINT message":
+            self.pending[-1] = set()
+        else:
+            return "INSERT 0 1"
+        self.world.events.append(sql.lower())
+        return sql.split(maxsplit=1)[0]
+
     async def fetchval(self, _sql: str, _consumer: str, message_id: str) -> bool | None:
         if message_id in self.world.inbox or any(message_id in p for p in self.pending):
             return None
         self.pending[-1].add(message_id)
         return True
-
-    async def execute(self, *_: object) -> str:
-        return "INSERT 0 1"
 
 
 class FakePool:
@@ -146,16 +152,13 @@ async def test_one_commit_a_savepoint_each_in_order_id_order_and_acks_only_after
     world = World()
     outcomes = await _run(world, [FakeDelivery(world, n) for n in (3, 1, 2)])
     assert outcomes == [Outcome.APPLIED] * 3
-    each = [["savepoint", f"handle m{n}"] for n in (1, 2, 3)]
     assert world.events == [
         "begin",
-        *each[0],
-        *each[1],
-        *each[2],
+        *["savepoint message", "handle m1"],
+        *["release savepoint message; savepoint message", "handle m2"],
+        *["release savepoint message; savepoint message", "handle m3"],
         "commit",
-        "ack m1",
-        "ack m2",
-        "ack m3",
+        *["ack m1", "ack m2", "ack m3"],
     ]
 
 
@@ -165,7 +168,7 @@ async def test_a_failing_message_is_rolled_back_alone_and_dead_lettered_after_th
     outcomes = await _run(world, [FakeDelivery(world, n) for n in (1, 2, 3)])
     assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
     assert world.inbox == {"m1", "m3"}
-    assert world.events.index("rollback to savepoint") < world.events.index("commit")
+    assert world.events.index("rollback to savepoint message") < world.events.index("commit")
     after = world.events[world.events.index("commit") + 1 :]
     assert after == ["ack m1", "publish m2 ns.seller.order_created.dead", "ack m2", "ack m3"]
 
