@@ -34,6 +34,25 @@ INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_t
                                consumer, state, note, received_at, applied_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
 """
+# A batch asks once which of its messages the inbox has, and writes each new one's inbox row
+# with its history row, after the handler, in one round trip. No row back: the message was
+# applied meanwhile (a copy in a concurrent batch, or earlier in this one), and its savepoint
+# is rolled back as a duplicate's.
+INBOX_KNOWN_SQL = """
+SELECT message_id FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
+"""
+INBOX_AND_HISTORY_SQL = """
+WITH inbox AS (
+    INSERT INTO pos.inbox (consumer, message_id) VALUES ($6, $5)
+    ON CONFLICT DO NOTHING RETURNING true
+)
+INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
+                               consumer, state, note, received_at, applied_at)
+SELECT $1::bigint, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+       $9::timestamptz, clock_timestamp()
+FROM inbox
+RETURNING true
+"""
 # Each message of a batch runs after its own savepoint, released when the next one is taken
 # (one round trip for both) or by the commit; a failed message rolls back to it.
 SAVEPOINT_SQL = "SAVEPOINT message"
@@ -84,10 +103,16 @@ class Applier:
             self.pool.acquire() as conn,
             conn.transaction(),
         ):
+            ids = [inbound.message_id for inbound in batch]
+            known = {r["message_id"] for r in await conn.fetch(INBOX_KNOWN_SQL, consumer.name, ids)}
+            savepoint = SAVEPOINT_SQL
             for inbound in batch:
+                if inbound.message_id in known:
+                    steps.append(Step())  # a duplicate: nothing to do, nothing to undo
+                    continue
                 deadline.reschedule(loop.time() + timeout)
-                # The previous message's savepoint is released in the same round trip.
-                await conn.execute(NEXT_SAVEPOINT_SQL if steps else SAVEPOINT_SQL)
+                await conn.execute(savepoint)
+                savepoint = NEXT_SAVEPOINT_SQL  # releases the previous one in the same round trip
                 steps.append(await self._in_savepoint(conn, consumer, inbound))
             deadline.reschedule(loop.time() + timeout)  # the commit
         self.metrics.batches.labels(consumer.name).observe(len(batch))
@@ -97,16 +122,27 @@ class Applier:
         return steps
 
     async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
-        """The message after `SAVEPOINT_SQL`; on its failure, back to that savepoint."""
+        """The message after its savepoint: handler, then inbox and history; on a failure or a
+        duplicate, back to the savepoint."""
         try:
             with log_context(consumer, inbound):
-                applied = await self._apply(conn, consumer, inbound)
+                applied = await consumer.handle(inbound, conn, self.deps)
+                if applied is None:  # applied, with nothing for the history
+                    applied = Applied(None, "")
+                    new = await conn.fetchval(INBOX_SQL, consumer.name, inbound.message_id)
+                else:
+                    new = await conn.fetchval(
+                        INBOX_AND_HISTORY_SQL, *_history(consumer, inbound, applied)
+                    )
         except Exception as exc:  # this message's failure, or the batch's (re-raised)
             error = classify(exc)
             if isinstance(error, BATCH_FAILURES):
                 raise
             await conn.execute(ROLLBACK_SQL)  # a failure here fails the batch
             return Step(error=error)
+        if not new:
+            await conn.execute(ROLLBACK_SQL)  # applied meanwhile: a duplicate changes nothing
+            return Step()
         return Step(applied, received_at=inbound.received_at)
 
     async def _apply(
@@ -118,18 +154,7 @@ class Applier:
         applied = await consumer.handle(inbound, conn, self.deps)
         if applied is None:
             return Applied(None, "")  # applied, with nothing for the history
-        await conn.execute(
-            HISTORY_SQL,
-            applied.tevo_order_id,
-            inbound.order_group_id,
-            inbound.recipient,
-            inbound.event_type,
-            inbound.message_id,
-            consumer.name,
-            applied.state,
-            _note(applied.note, inbound),
-            inbound.received_at,
-        )
+        await conn.execute(HISTORY_SQL, *_history(consumer, inbound, applied))
         return applied
 
     def _committed(self, consumer: Consumer, applied: Applied) -> None:
@@ -157,6 +182,21 @@ def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractCont
         message_id=inbound.message_id,
         event_type=inbound.event_type,
         order_group_id=inbound.order_group_id,
+    )
+
+
+def _history(consumer: Consumer, inbound: Inbound, applied: Applied) -> tuple[object, ...]:
+    """The parameters of `HISTORY_SQL` and `INBOX_AND_HISTORY_SQL`."""
+    return (
+        applied.tevo_order_id,
+        inbound.order_group_id,
+        inbound.recipient,
+        inbound.event_type,
+        inbound.message_id,
+        consumer.name,
+        applied.state,
+        _note(applied.note, inbound),
+        inbound.received_at,
     )
 
 

@@ -108,7 +108,15 @@ class FakeConnection:
         self.world.events.append(sql.lower())
         return sql.split(maxsplit=1)[0]
 
-    async def fetchval(self, _sql: str, _consumer: str, message_id: str) -> bool | None:
+    async def fetch(self, _sql: str, _consumer: str, ids: list[str]) -> list[dict[str, str]]:
+        """Which of `ids` the inbox has (committed): asked once per batch."""
+        self.world.events.append("which are known")
+        return [{"message_id": m} for m in ids if m in self.world.inbox]
+
+    async def fetchval(self, sql: str, *args: object) -> bool | None:
+        """The inbox insert, alone or with the history row: True when the row is new."""
+        message_id = args[1] if "order_history" not in sql else args[4]
+        assert isinstance(message_id, str)
         if message_id in self.world.inbox or any(message_id in p for p in self.pending):
             return None
         self.pending[-1].add(message_id)
@@ -153,7 +161,7 @@ async def test_one_commit_a_savepoint_each_in_order_id_order_and_acks_only_after
     outcomes = await _run(world, [FakeDelivery(world, n) for n in (3, 1, 2)])
     assert outcomes == [Outcome.APPLIED] * 3
     assert world.events == [
-        "begin",
+        *["begin", "which are known"],
         *["savepoint message", "handle m1"],
         *["release savepoint message; savepoint message", "handle m2"],
         *["release savepoint message; savepoint message", "handle m3"],
@@ -189,6 +197,16 @@ async def test_a_duplicate_in_the_inbox_is_acked_without_its_handler() -> None:
     assert outcomes == [Outcome.DUPLICATE, Outcome.APPLIED]
     assert "handle m1" not in world.events
     assert world.events[-2:] == ["ack m1", "ack m2"]
+
+
+async def test_a_copy_applied_earlier_in_the_batch_is_rolled_back_as_a_duplicate() -> None:
+    world = World()
+    outcomes = await _run(world, [FakeDelivery(world, 1), FakeDelivery(world, 1)])
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+    second = world.events.index("handle m1", world.events.index("handle m1") + 1)
+    assert world.events[second + 1] == "rollback to savepoint message"
+    assert world.events[-3:] == ["commit", "ack m1", "ack m1"]
+    assert world.inbox == {"m1"}
 
 
 async def test_a_deadlock_fails_the_batch_and_each_message_is_applied_on_its_own() -> None:
