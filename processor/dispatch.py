@@ -1,49 +1,44 @@
 """The one place that decides a message's outcome.
 
-For each delivery: decode it, open a Postgres transaction, record its `message_id` in the inbox
-(a second copy stops here), run the consumer's handler, write its history row, commit, and only
-then ack. Failures follow `processor.errors`: a `Retryable` goes to a delay queue and comes back,
-until its attempts run out; a `Permanent` is dead-lettered at once with the reason in its headers.
-Every republish waits for RabbitMQ's confirm before the original is acked, so a crash in between
-duplicates a message (which the inbox absorbs) but never loses one.
+For each delivery: decode it, apply it in a Postgres transaction (`processor.applying`: inbox,
+handler, history), commit, and only then ack. Failures follow `processor.errors`: a `Retryable`
+goes to a delay queue and comes back, until its attempts run out; a `Permanent` is dead-lettered
+at once with the reason in its headers. Every republish waits for RabbitMQ's confirm before the
+original is acked, so a crash in between duplicates a message (which the inbox absorbs) but never
+loses one.
+
+A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
+a savepoint of its own, and acks each after the one commit. A message that fails is rolled back
+to its savepoint alone and then retried or dead-lettered as above. When the batch itself fails
+(the connection, a conflict, a timeout, the commit), nothing of it was committed and each message
+is handled again on its own, so no message can hold a batch back.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
-import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
-from contracts import envelope as h
-from contracts import message_id, routing_key
 from contracts.topology import Topology
-from processor.errors import ContractViolation, Permanent, ProcessingError, Retryable, translate
+from processor.applying import Applier, Step, classify, log_context
+from processor.delivery import decode, original_key, settle
+from processor.errors import ContractViolation, Permanent, ProcessingError, translate
 from processor.handling import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.republish import publish_copy
 from processor.retries import MAX_ERROR_TEXT, Decision, decide
 
 log = structlog.get_logger("processor.dispatch")
-
-PUBLISH_TIMEOUT = 10.0
-
-INBOX_SQL = """
-INSERT INTO pos.inbox (consumer, message_id) VALUES ($1, $2)
-ON CONFLICT DO NOTHING RETURNING true
-"""
-HISTORY_SQL = """
-INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
-                               consumer, state, note, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-"""
+_stdlib_log = logging.getLogger("processor.dispatch")
 
 
 class Outcome(StrEnum):
@@ -54,42 +49,6 @@ class Outcome(StrEnum):
     REQUEUED = "requeued"  # could not even reach the broker to retry; the broker redelivers
 
 
-def decode(delivery: AbstractIncomingMessage) -> Inbound:
-    """The delivery as an `Inbound`; headers that break the contract are a `ContractViolation`."""
-    headers: dict[str, Any] = dict(delivery.headers or {})
-    recipient, event_type = headers.get(h.HEADER_RECIPIENT), headers.get(h.HEADER_EVENT_TYPE)
-    if not isinstance(recipient, str) or not isinstance(event_type, str):
-        raise ContractViolation("headers recipient and event_type are required")
-    try:
-        group = _optional_int(headers.get(h.HEADER_ORDER_GROUP_ID))
-        event_id = _optional_int(headers.get(h.HEADER_EVENT_ID))
-        received = headers.get(h.HEADER_RECEIVED_AT)
-        received_at = datetime.fromisoformat(received) if isinstance(received, str) else None
-    except (TypeError, ValueError) as exc:
-        raise ContractViolation(f"bad header: {exc}") from None
-    body = delivery.body
-    return Inbound(
-        message_id=delivery.message_id or message_id(recipient, event_type, group, body),
-        recipient=recipient,
-        event_type=event_type,
-        body=body,
-        order_group_id=group,
-        event_id=event_id,
-        received_at=received_at,
-        headers=headers,
-    )
-
-
-def _optional_int(value: object) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bytes):
-        value = value.decode()
-    if not isinstance(value, int | str):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return int(value)
-
-
 @dataclass
 class Dispatcher:
     pool: asyncpg.Pool
@@ -97,62 +56,86 @@ class Dispatcher:
     topology: Topology
     deps: Deps
     metrics: ProcessorMetrics
+    applier: Applier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.applier = Applier(self.pool, self.deps, self.metrics)
 
     async def handle(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
+        """One delivery in a transaction of its own."""
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(
             consumer=consumer.name, message_id=delivery.message_id
         )
         try:
-            outcome = await self._handle(consumer, delivery)
+            try:
+                inbound = decode(delivery)
+                structlog.contextvars.bind_contextvars(
+                    event_type=inbound.event_type, order_group_id=inbound.order_group_id
+                )
+                step = await self.applier.alone(consumer, inbound)
+            except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
+                step = Step(error=classify(exc))
+            outcome = await self._settle(consumer, delivery, step)
         finally:
             structlog.contextvars.clear_contextvars()
-        self.metrics.messages.labels(consumer.name, outcome.value).inc()
         self.metrics.handler_seconds.labels(consumer.name).observe(time.perf_counter() - started)
         return outcome
 
-    async def _handle(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
+    async def handle_batch(
+        self, consumer: Consumer, deliveries: Sequence[AbstractIncomingMessage]
+    ) -> list[Outcome]:
+        """Several deliveries of `consumer` in one transaction, a savepoint each; their outcomes."""
+        batch = [(d, inbound) for d in deliveries if (inbound := _decoded(d)) is not None]
+        if len(batch) < 2:
+            return [await self.handle(consumer, delivery) for delivery in deliveries]
+        started = time.perf_counter()
+        # The handlers lock orders by id: one sequence for every batch makes deadlocks rare.
+        batch.sort(key=lambda pair: _order_key(pair[1]))
         try:
-            inbound = decode(delivery)
-            structlog.contextvars.bind_contextvars(
-                event_type=inbound.event_type, order_group_id=inbound.order_group_id
-            )
-            outcome = await self.apply(consumer, inbound)
-        except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
-            return await self._fail(consumer, delivery, _classify(exc))
-        await _settle(delivery.ack())
-        if outcome is Outcome.APPLIED and inbound.received_at is not None:
-            lag = (datetime.now(UTC) - inbound.received_at).total_seconds()
-            self.metrics.end_to_end_seconds.labels(consumer.name).observe(max(lag, 0.0))
-        log.info("message.acked", outcome=outcome.value)
-        return outcome
+            steps = await self.applier.batch(consumer, [inbound for _, inbound in batch])
+        except Exception as exc:  # noqa: BLE001 - nothing was committed: each message gets its own try below
+            _log_batch_failure(exc, len(batch))
+            self.metrics.batch_fallbacks.labels(consumer.name).inc()
+            return [await self.handle(consumer, delivery) for delivery in deliveries]
+        outcomes = []
+        for (delivery, inbound), step in zip(batch, steps, strict=True):
+            with log_context(consumer, inbound):
+                outcomes.append(await self._settle(consumer, delivery, step))
+        seconds = time.perf_counter() - started  # what each message waited for: the whole batch
+        for _ in batch:
+            self.metrics.handler_seconds.labels(consumer.name).observe(seconds)
+        in_batch = {id(delivery) for delivery, _ in batch}
+        undecodable = [d for d in deliveries if id(d) not in in_batch]
+        return outcomes + [await self.handle(consumer, delivery) for delivery in undecodable]
 
     async def apply(self, consumer: Consumer, inbound: Inbound) -> Outcome:
         """Apply one message in one transaction; `DUPLICATE` when the inbox already has it."""
-        async with (
-            asyncio.timeout(self.deps.settings.handler_timeout),
-            self.pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            if not await conn.fetchval(INBOX_SQL, consumer.name, inbound.message_id):
-                return Outcome.DUPLICATE
-            applied = await consumer.handle(inbound, conn, self.deps)
-            if applied is not None:
-                await conn.execute(
-                    HISTORY_SQL,
-                    applied.tevo_order_id,
-                    inbound.order_group_id,
-                    inbound.recipient,
-                    inbound.event_type,
-                    inbound.message_id,
-                    consumer.name,
-                    applied.state,
-                    _note(applied.note, inbound),
-                    inbound.received_at,
-                )
-        if applied is not None:
-            self.metrics.count_created(consumer.name, applied.created)  # committed: count it
-        return Outcome.APPLIED
+        step = await self.applier.alone(consumer, inbound)
+        return Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED
+
+    async def _settle(
+        self, consumer: Consumer, delivery: AbstractIncomingMessage, step: Step
+    ) -> Outcome:
+        """Ack an applied or duplicate message (its transaction committed); retry or dead-letter
+        a failed one."""
+        if step.error is not None:
+            outcome = await self._fail(consumer, delivery, step.error)
+        else:
+            outcome = Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED
+            await settle(delivery.ack())
+            if outcome is Outcome.APPLIED and step.received_at is not None:
+                lag = (datetime.now(UTC) - step.received_at).total_seconds()
+                self.metrics.end_to_end_seconds.labels(consumer.name).observe(max(lag, 0.0))
+            # A line per applied message costs about as much as a round trip, at every level
+            # (structlog builds the event before the level is checked): the handler's own line
+            # (e.g. sale.applied) says what changed. Duplicates stay visible at info.
+            if outcome is Outcome.DUPLICATE:
+                log.info("message.acked", outcome=outcome.value)
+            elif _stdlib_log.isEnabledFor(logging.DEBUG):
+                log.debug("message.acked", outcome=outcome.value)
+        self.metrics.messages.labels(consumer.name, outcome.value).inc()
+        return outcome
 
     async def _fail(
         self, consumer: Consumer, delivery: AbstractIncomingMessage, error: ProcessingError
@@ -162,52 +145,45 @@ class Dispatcher:
             error,
             headers,
             consumer=consumer.name,
-            routing_key=_original_key(headers, delivery),
+            routing_key=original_key(headers, delivery),
             topology=self.topology,
             settings=self.deps.settings,
             now=datetime.now(UTC),
         )
         _log_decision(decision, error)
         try:
-            await self.republish(delivery, decision.headers, decision.queue)
+            await publish_copy(
+                self.channel.default_exchange, delivery, decision.queue, decision.headers
+            )
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             log.warning("message.requeued", reason="republish failed", error=type(exc).__name__)
-            await _settle(delivery.nack(requeue=True))
+            await settle(delivery.nack(requeue=True))
             return Outcome.REQUEUED
-        await _settle(delivery.ack())
+        await settle(delivery.ack())
         return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
 
-    async def republish(
-        self, delivery: AbstractIncomingMessage, headers: dict[str, Any], queue: str
-    ) -> None:
-        """Publish a copy of `delivery` to `queue` and wait for the broker's confirm."""
-        message = aio_pika.Message(
-            delivery.body,
-            headers=headers,
-            message_id=delivery.message_id,
-            content_type=delivery.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            timestamp=delivery.timestamp,
-            app_id=delivery.app_id,
-        )
-        async with asyncio.timeout(PUBLISH_TIMEOUT):
-            await self.channel.default_exchange.publish(message, queue, mandatory=True)
+
+def _decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
+    try:
+        return decode(delivery)
+    except ContractViolation:
+        return None  # `handle` dead-letters it, saying why
 
 
-def _classify(exc: Exception) -> ProcessingError:
-    known = translate(exc)
-    if known is not None:
-        return known
-    # A bug or an unforeseen failure: retried like a transient one (it may be), and dead-lettered
-    # with its type once the attempts run out, so it is visible and never a crash loop.
-    log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
-    return Retryable(f"unexpected {type(exc).__name__}")
+def _order_key(inbound: Inbound) -> int:
+    """The order a message is about, as the handlers lock it; -1 when its body is no order."""
+    try:
+        return inbound.order().id
+    except ContractViolation:
+        return -1
 
 
-def _note(note: str, inbound: Inbound) -> str:
-    # History shows a message that was not a webhook, e.g. "sale recorded (via reconcile)".
-    source = inbound.headers.get(h.HEADER_SOURCE)
-    return f"{note} (via {source})" if isinstance(source, str) and source else note
+def _log_batch_failure(exc: Exception, size: int) -> None:
+    error = translate(exc)
+    if error is None:
+        log.error("batch.failed", size=size, error_type=type(exc).__name__, exc_info=exc)
+    else:
+        log.warning("batch.failed", size=size, error_type=type(error).__name__, error=str(error))
 
 
 def _log_decision(decision: Decision, error: ProcessingError) -> None:
@@ -228,21 +204,6 @@ def _log_decision(decision: Decision, error: ProcessingError) -> None:
             attempt=decision.attempts,
             delay_s=decision.delay_s,
         )
-
-
-def _original_key(headers: dict[str, Any], delivery: AbstractIncomingMessage) -> str:
-    recipient, event_type = headers.get(h.HEADER_RECIPIENT), headers.get(h.HEADER_EVENT_TYPE)
-    if isinstance(recipient, str) and isinstance(event_type, str):
-        return routing_key(recipient, event_type)
-    return delivery.routing_key or ""
-
-
-async def _settle(settling: Any) -> None:
-    # An ack or nack on a channel that just died: the broker redelivers, the inbox absorbs it.
-    try:
-        await settling
-    except CONNECTION_EXCEPTIONS as exc:
-        log.warning("message.settle_failed", error=type(exc).__name__)
 
 
 __all__ = ["Dispatcher", "Outcome", "Permanent", "decode"]

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -34,11 +35,21 @@ class Inbound:
     headers: dict[str, Any] = field(default_factory=dict)
 
     def order(self) -> Order:
-        """The body as an order; a body that is not one is a contract violation."""
+        """The body as an order; a body that is not one is a contract violation.
+
+        Parsed once: the dispatcher reads the order id to sort a batch, the handler the rest.
+        """
+        parsed = self._parsed_order
+        if isinstance(parsed, BodyError):
+            raise ContractViolation(f"body is not an order: {parsed}")
+        return parsed
+
+    @cached_property
+    def _parsed_order(self) -> Order | BodyError:
         try:
             return parse_order(self.body)
         except BodyError as exc:
-            raise ContractViolation(f"body is not an order: {exc}") from None
+            return exc
 
     def order_item(self) -> OrderItem:
         try:
@@ -50,7 +61,6 @@ class Inbound:
 class Record(StrEnum):
     """Kinds of POS record a handler may create; the dispatcher counts them after the commit."""
 
-    CUSTOMER = "customer"
     SALE = "sale"
     INVOICE = "invoice"
     PURCHASE_ORDER = "purchase_order"
@@ -68,6 +78,30 @@ class Applied:
     note: str
     state: str | None = None
     created: tuple[Record, ...] = ()
+    # What to do once the transaction committed, never before (e.g. cache a customer id):
+    # a message rolled back leaves no trace in the process either.
+    after_commit: tuple[Callable[[], None], ...] = ()
+
+
+class OfficeCustomers:
+    """Office id -> POS customer id, for customers whose row is committed.
+
+    Filled only through `Applied.after_commit`, so an id whose insert was rolled back is never
+    served. Customers are never deleted, so an entry stays true; the map is bounded all the same.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._ids: dict[int, int] = {}
+
+    def get(self, office_id: int) -> int | None:
+        return self._ids.get(office_id)
+
+    def remember(self, office_id: int, customer_id: int) -> None:
+        if len(self._ids) >= self.LIMIT:
+            self._ids.clear()
+        self._ids[office_id] = customer_id
 
 
 @dataclass(frozen=True)
@@ -77,6 +111,8 @@ class Deps:
     settings: ProcessorSettings
     # TEvo's API, to check a webhook before acting on it; None: verification is off.
     tevo_api: OrdersApi | None = None
+    # Office customer ids known to be committed, so a sale to TEvo (office 6) needs no lookup.
+    offices: OfficeCustomers = field(default_factory=OfficeCustomers)
 
 
 # A pooled or a plain connection; named here so handlers import one module.

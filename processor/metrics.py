@@ -24,7 +24,7 @@ class ProcessorMetrics:
         )
         self.handler_seconds = Histogram(
             "tevo_processor_handler_seconds",
-            "Time to apply one message: transaction, handler and commit.",
+            "Time to apply one message: transaction, handler and commit (of its whole batch).",
             ["consumer"],
             registry=self.registry,
             buckets=_LATENCY_BUCKETS,
@@ -35,6 +35,20 @@ class ProcessorMetrics:
             ["consumer"],
             registry=self.registry,
             buckets=_LATENCY_BUCKETS,
+        )
+        self.batches = Histogram(
+            "tevo_processor_batch_messages",
+            "Messages per committed batch transaction.",
+            ["consumer"],
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        self.batch_fallbacks = Counter(
+            "tevo_processor_batch_fallbacks_total",
+            "Batches that failed as a whole (connection, conflict, timeout, commit) and whose "
+            "messages were then applied one by one.",
+            ["consumer"],
+            registry=self.registry,
         )
         self.created = Counter(
             "tevo_pos_records_created_total",

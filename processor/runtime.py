@@ -18,9 +18,10 @@ from typing import TypeVar
 import aio_pika
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from processor.batching import Batcher
 from processor.dispatch import Dispatcher
 from processor.handling import Consumer, Deps
 from processor.health import Health
@@ -48,9 +49,16 @@ async def connect_broker(
     )
 
 
-async def _until_connected(what: str, connect: Callable[[], Awaitable[T]]) -> T:
-    """Retry `connect` until it works: a processor started before its broker or database waits."""
-    while True:
+class StoppedBeforeStart(Exception):
+    """A stop signal came while the processor was still waiting for its broker or database."""
+
+
+async def _until_connected(
+    what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event
+) -> T:
+    """Retry `connect` until it works: a processor started before its broker or database waits,
+    and a SIGTERM meanwhile ends the wait instead of being ignored until the SIGKILL."""
+    while not stop.is_set():
         try:
             return await connect()
         except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
@@ -60,41 +68,9 @@ async def _until_connected(what: str, connect: Callable[[], Awaitable[T]]) -> T:
                 error=type(exc).__name__,
                 retry_in=CONNECT_RETRY_DELAY,
             )
-            await asyncio.sleep(CONNECT_RETRY_DELAY)
-
-
-class InFlight:
-    """The messages being handled now, so shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[object]] = set()
-
-    def wrap(
-        self, dispatcher: Dispatcher, consumer: Consumer
-    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        async def on_message(delivery: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.add(task)
-            try:
-                await dispatcher.handle(consumer, delivery)
-            finally:
-                if task is not None:
-                    self._tasks.discard(task)
-
-        return on_message
-
-    async def drain(self, grace: float) -> None:
-        pending = {t for t in self._tasks if t is not asyncio.current_task()}
-        if not pending:
-            return
-        log.info("processor.draining", in_flight=len(pending), grace_s=grace)
-        _done, still = await asyncio.wait(pending, timeout=grace)
-        for task in still:
-            task.cancel()  # unacked: the broker hands these to another processor
-        if still:
-            await asyncio.wait(still)
-            log.warning("processor.drain_timeout", abandoned=len(still))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CONNECT_RETRY_DELAY)
+    raise StoppedBeforeStart(what)
 
 
 async def run(
@@ -118,10 +94,11 @@ async def run(
             lambda: asyncpg.create_pool(
                 settings.database_url, min_size=1, max_size=settings.db_pool_size
             ),
+            stop,
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
-        connection = await _until_connected("broker", lambda: connect_broker(settings))
+        connection = await _until_connected("broker", lambda: connect_broker(settings), stop)
         stack.push_async_callback(connection.close)
         health.broker = connection
         # on_return_raises: an unroutable republish fails (and requeues), never passes as confirmed
@@ -129,18 +106,26 @@ async def run(
         await channel.set_qos(prefetch_count=settings.prefetch)
         queues = await declare(channel, topology, consumers, settings.retry_delays)
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
-        log.info("verification.configured", enabled=tevo_api is not None)
+        if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
+            log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")
+        else:
+            log.info("verification.configured", enabled=True)
         deps = Deps(settings, tevo_api=tevo_api)
         dispatcher = Dispatcher(pool, channel, topology, deps, metrics or ProcessorMetrics())
-        in_flight = InFlight()
         host = f"{socket.gethostname()}:{os.getpid()}"
-        tags = []
+        tags, batchers = [], []
         for consumer in consumers:
             queue = queues[consumer.name]
-            tag = await queue.consume(
-                in_flight.wrap(dispatcher, consumer), consumer_tag=f"{consumer.name}@{host}"
+            batcher = Batcher(
+                dispatcher,
+                consumer,
+                size=settings.batch_size,
+                linger=settings.batch_linger,
+                concurrency=settings.batch_concurrency,
             )
+            tag = await queue.consume(batcher.on_message, consumer_tag=f"{consumer.name}@{host}")
             tags.append((queue, tag))
+            batchers.append(batcher)
         log.info("processor.started", consumers=len(consumers), namespace=settings.namespace)
         if started is not None:
             started.set()
@@ -149,5 +134,16 @@ async def run(
         for queue, tag in tags:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS):
                 await queue.cancel(tag)
-        await in_flight.drain(settings.shutdown_timeout)
+        await _drain(batchers, settings.shutdown_timeout)
     log.info("processor.stopped")
+
+
+async def _drain(batchers: Sequence[Batcher], grace: float) -> None:
+    """Let every consumer finish the messages in hand within `grace` seconds, all at once."""
+    in_hand = sum(batcher.in_hand for batcher in batchers)
+    if not in_hand:
+        return
+    log.info("processor.draining", in_flight=in_hand, grace_s=grace)
+    abandoned = await asyncio.gather(*(batcher.drain(grace) for batcher in batchers))
+    if sum(abandoned):
+        log.warning("processor.drain_timeout", abandoned=sum(abandoned))

@@ -22,7 +22,19 @@ class ProcessorSettings(ServiceSettings):
     riskified: bool = Field(
         default=True, description="Client sales wait for fraud_check_status=approved."
     )
-    prefetch: int = Field(default=32, ge=1, le=1000, description="Unacked messages per consumer.")
+    prefetch: int = Field(default=128, ge=1, le=1000, description="Unacked messages per consumer.")
+    batch_size: int = Field(
+        default=32, ge=1, le=1000, description="Most messages applied in one transaction."
+    )
+    batch_linger: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="Seconds a consumer's first waiting message waits for others to batch with.",
+    )
+    batch_concurrency: int = Field(
+        default=4, ge=1, le=100, description="Batches of one consumer applied at once."
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     retry_delays: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(1, 10, 60, 600),

@@ -1,7 +1,8 @@
 """The services as real processes for tests: `python -m ingress` and `python -m processor`.
 
 Each process logs JSON to a file of its own, which tests read for lifecycle events
-(`processor.started`, `processor.stopped`) and per-message outcomes (`message.acked`).
+(`processor.started`, `processor.stopped`) and outcomes (`message.acked` for duplicates; an
+applied message's line is at debug).
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import signal
 
+import structlog
+
 from processor import http
 from processor.health import Health
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime import run
+from processor.runtime import StoppedBeforeStart, run
 from processor.settings import ProcessorSettings
+
+log = structlog.get_logger("processor")
 
 NAME = "run"
 HELP = "consume every registered consumer's queue (the default)"
@@ -32,5 +36,8 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     async with http.serve(
         settings.processor_http_host, settings.processor_http_port, metrics, health
     ):
-        await run(settings, CONSUMERS, stop, metrics=metrics, health=health)
+        try:
+            await run(settings, CONSUMERS, stop, metrics=metrics, health=health)
+        except StoppedBeforeStart as waiting_for:
+            log.info("processor.stopped", before_connecting_to=str(waiting_for))
     return 0

@@ -16,7 +16,7 @@ import structlog
 
 from contracts import Order
 from processor.errors import Conflict
-from processor.handling import Connection
+from processor.handling import Connection, OfficeCustomers
 from processor.pos.sale_rules import CLIENT, OFFICE
 
 log = structlog.get_logger("processor.pos.customers")
@@ -67,18 +67,30 @@ class ClientInfo:
         )
 
 
-async def customer_for(conn: Connection, order: Order) -> int | None:
-    """The customer id for the order's buyer, created on first sight; None when it has none."""
+@dataclass(frozen=True)
+class Found:
+    """A sale's customer, and whether the process may remember it once the transaction commits."""
+
+    customer_id: int | None
+    office_id: int | None = None  # set for an Office customer read or created here
+
+
+async def customer_for(conn: Connection, order: Order, offices: OfficeCustomers) -> Found:
+    """The customer for the order's buyer, created on first sight; `customer_id` None when it has
+    none. An Office customer already committed is taken from `offices` without a query."""
     buyer = order.buyer
     if buyer is None:
-        return None
+        return Found(None)
     if buyer.type == OFFICE and buyer.id is not None:
-        return await _office(conn, buyer.id, buyer.name)
+        known = offices.get(buyer.id)
+        if known is not None:
+            return Found(known)
+        return Found(await _office(conn, buyer.id, buyer.name), office_id=buyer.id)
     if buyer.type == CLIENT:
         info = ClientInfo.of(order)
         if info.tevo_client_id is not None or info.email is not None:
-            return await _client(conn, info)
-    return None
+            return Found(await _client(conn, info))
+    return Found(None)
 
 
 async def _office(conn: Connection, office_id: int, name: str | None) -> int:

@@ -18,7 +18,7 @@ import asyncpg
 
 from contracts import Order
 from processor.errors import ContractViolation
-from processor.handling import Applied, Connection, Deps, Inbound
+from processor.handling import Applied, Connection, Deps, Inbound, Record
 from processor.pos.purchase_lines import (
     Finalization,
     apply_waiting_finalizations,
@@ -132,7 +132,12 @@ async def apply_order_webhook(
         po_id, outcome = row["id"], await _update(conn, inbound, order, change, row)
     if await apply_waiting_finalizations(conn, po_id, order.id):
         outcome += "; e-tickets finalized earlier applied to its lines"
-    return Applied(order.id, f"{change.note}; purchase order {outcome}", order.normalized_state)
+    return Applied(
+        order.id,
+        f"{change.note}; purchase order {outcome}",
+        order.normalized_state,
+        created=(Record.PURCHASE_ORDER,) if row is None else (),
+    )
 
 
 async def _create(

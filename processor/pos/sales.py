@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -13,7 +15,7 @@ from contracts import Order, parse_order
 from processor.errors import ContractViolation
 from processor.handling import Applied, Connection, Deps, Inbound, Record
 from processor.pos.customers import customer_for
-from processor.pos.invoices import create_invoice, void_invoice
+from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, void_invoice
 from processor.pos.sale_rules import (
     Facts,
     Fraud,
@@ -59,6 +61,11 @@ ON CONFLICT (tevo_order_id) DO UPDATE SET
     fraud_declined_seen = EXCLUDED.fraud_declined_seen,
     status = EXCLUDED.status, review_reason = EXCLUDED.review_reason, updated_at = now()
 """
+SAVE_AND_INVOICE_SQL = f"""
+WITH sale AS (
+{SAVE_SQL}
+RETURNING tevo_order_id, customer_id, subtotal, service_fee, shipping, tax, total
+){INVOICE_AFTER_SALE_SQL}"""
 
 
 async def apply_order(
@@ -73,19 +80,20 @@ async def apply_order(
     await conn.execute(LOCK_SQL, order.id)
     row = await conn.fetchrow(LOAD_SQL, order.id)
     facts = merge(_known(row), order, hashlib.sha256(inbound.body).hexdigest(), cancels)
-    customer_id: int | None = row["customer_id"] if row else None
-    if customer_id is None:
-        customer_id = await customer_for(conn, facts.order)
+    customer_id, remember = await _customer(conn, deps, row, facts.order)
     outcome = decide(facts, customer_id is not None, deps.settings.riskified)
     if outcome.invoice_now:
         outcome = await _verified(deps, facts.order, outcome)
     raw = inbound.body.decode() if facts.body_is_newest or row is None else row["raw"]
-    await conn.execute(SAVE_SQL, *_columns(group, facts, outcome, customer_id, raw))
+    columns = _columns(group, facts, outcome, customer_id, raw)
     done, created = [], [] if row else [Record.SALE]
     if outcome.invoice_now and customer_id is not None:
-        if await create_invoice(conn, facts.order, customer_id) is not None:
+        invoice_id = await conn.fetchval(SAVE_AND_INVOICE_SQL, *columns, *invoice_args(facts.order))
+        if invoice_id is not None:
             created.append(Record.INVOICE)
         done.append("invoice created")
+    else:
+        await conn.execute(SAVE_SQL, *columns)
     if outcome.void_now:
         await void_invoice(conn, order.id, cancel_reason(order, cancels) or "order canceled")
         done.append("invoice voided")
@@ -100,7 +108,22 @@ async def apply_order(
         review=outcome.review_reason is not None,
     )
     note = _note(before, outcome, facts, done)
-    return Applied(order.id, note, order.normalized_state, created=tuple(created))
+    return Applied(
+        order.id, note, order.normalized_state, created=tuple(created), after_commit=remember
+    )
+
+
+async def _customer(
+    conn: Connection, deps: Deps, row: asyncpg.Record | None, order: Order
+) -> tuple[int | None, tuple[Callable[[], None], ...]]:
+    """The sale's customer (the stored one, else the buyer's), and what to remember of it once
+    the transaction commits."""
+    if row is not None and row["customer_id"] is not None:
+        return row["customer_id"], ()
+    found = await customer_for(conn, order, deps.offices)
+    if found.office_id is None or found.customer_id is None:
+        return found.customer_id, ()
+    return found.customer_id, (partial(deps.offices.remember, found.office_id, found.customer_id),)
 
 
 async def _verified(deps: Deps, order: Order, outcome: Outcome) -> Outcome:

@@ -80,6 +80,16 @@ async def processor(processor_settings: ProcessorSettings) -> AsyncIterator[Proc
 
 
 @pytest.fixture
+def one_message_per_transaction(processor_settings: ProcessorSettings) -> None:
+    """No lingering for a batch: each delivery is applied on its own as soon as it arrives.
+
+    A conflict fails a whole batch, and each of its messages is then tried once more on its
+    own (tests/integration/test_batches.py): here each attempt must be exactly one delivery.
+    """
+    processor_settings.batch_linger = 0
+
+
+@pytest.fixture
 async def amqp(services: Services) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     connection = await aio_pika.connect(services.amqp_url)
     async with connection:

@@ -159,7 +159,7 @@ async def test_a_replayed_dead_letter_is_applied_once_its_cause_is_fixed(
     assert await count(db, "SELECT count(*) FROM pos.inbox") == 1
 
 
-@pytest.mark.usefixtures("flaky_processor")
+@pytest.mark.usefixtures("one_message_per_transaction", "flaky_processor")
 @pytest.mark.parametrize("flaky", [Flaky(lambda: Conflict("SerializationError"))])
 async def test_a_retryable_failure_waits_its_delays_without_blocking_the_queue(
     flaky: Flaky, ingress: Client, db: asyncpg.Connection

@@ -110,3 +110,30 @@ async def test_a_stopped_processor_loses_nothing_and_applies_nothing_twice(
     applied = await db.fetch("SELECT tevo_order_id FROM pos.sales")
     assert sorted(r["tevo_order_id"] for r in applied) == ids
     assert await count(db, "SELECT count(*) FROM pos.order_history") == MESSAGES
+
+
+async def test_sigterm_while_waiting_for_the_broker_exits_at_once(
+    processor_settings: ProcessorSettings, tmp_path: Path
+) -> None:
+    # Nothing listens on port 1: the processor keeps retrying its broker connection.
+    unreachable = processor_settings.model_copy(
+        update={"amqp_url": "amqp://guest:guest@127.0.0.1:1/"}
+    )
+    service = processor_service(unreachable, tmp_path / "processor.log")
+    await service.start()
+    try:
+
+        async def waiting() -> bool | None:
+            return (
+                any(
+                    e.get("event") == "connect.failed" and e.get("target") == "broker"
+                    for e in service.events()
+                )
+                or None
+            )
+
+        await eventually(waiting, within=30)
+        assert await service.signal(signal.SIGTERM, wait=10) == 0
+        assert service.logged("processor.stopped")
+    finally:
+        await service.stop()

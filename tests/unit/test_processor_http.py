@@ -103,4 +103,6 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_processor_handler_seconds",
         "tevo_processor_end_to_end_seconds",
         "tevo_pos_records_created",
+        "tevo_processor_batch_messages",
+        "tevo_processor_batch_fallbacks",
     }

@@ -1,0 +1,103 @@
+"""Gather each consumer's deliveries into batches for the dispatcher, and drain them on stop.
+
+A batch is what one consumer has been delivered and not yet started: up to `batch_size`
+deliveries, sent to `Dispatcher.handle_batch` once it is full or its oldest delivery has waited
+`batch_linger` seconds, with at most `batch_concurrency` batches of the consumer running at once.
+A quiet queue's message waits the linger at most; under load the batches fill by themselves
+while earlier ones run. Nothing here acks: a delivery not yet handed on is simply unacked, and
+the broker gives it to another processor if this one goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from processor.dispatch import Dispatcher
+from processor.handling import Consumer
+
+log = structlog.get_logger("processor")
+
+
+class Batcher:
+    """One consumer's deliveries on their way to the dispatcher, and the batches running now."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        consumer: Consumer,
+        *,
+        size: int,
+        linger: float,
+        concurrency: int,
+    ) -> None:
+        self.dispatcher, self.consumer = dispatcher, consumer
+        self.size, self.linger, self.concurrency = size, linger, concurrency
+        self._waiting: deque[tuple[float, AbstractIncomingMessage]] = deque()
+        self._running: dict[asyncio.Task[object], int] = {}  # batch -> its size
+        self._timer: asyncio.TimerHandle | None = None
+        self._draining = False
+
+    @property
+    def in_hand(self) -> int:
+        """Deliveries waiting or in a running batch."""
+        return len(self._waiting) + sum(self._running.values())
+
+    async def on_message(self, delivery: AbstractIncomingMessage) -> None:
+        """aio-pika's callback: queue the delivery; a batch starts when one is due."""
+        self._waiting.append((asyncio.get_running_loop().time(), delivery))
+        self._start_due()
+
+    def _start_due(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting and len(self._running) < self.concurrency:
+            oldest = self._waiting[0][0]
+            full = len(self._waiting) >= self.size
+            if not (full or self._draining or loop.time() - oldest >= self.linger):
+                if self._timer is None:
+                    self._timer = loop.call_at(oldest + self.linger, self._on_timer)
+                return
+            count = min(self.size, len(self._waiting))
+            batch = [self._waiting.popleft()[1] for _ in range(count)]
+            task: asyncio.Task[object] = asyncio.create_task(self._run(batch))
+            self._running[task] = count
+            task.add_done_callback(self._finished)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._start_due()
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._running.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            # The dispatcher maps every failure to an outcome: this is a bug, and its deliveries
+            # stay unacked until the channel closes, when the broker redelivers them.
+            log.error("batch.crashed", consumer=self.consumer.name, exc_info=task.exception())
+        self._start_due()
+
+    async def _run(self, batch: Sequence[AbstractIncomingMessage]) -> object:
+        return await self.dispatcher.handle_batch(self.consumer, batch)
+
+    async def drain(self, grace: float) -> int:
+        """Finish what is in hand within `grace` seconds (no more lingering), then cancel the
+        rest, unacked, for the broker to redeliver; how many batches were abandoned."""
+        self._draining = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._start_due()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._running and loop.time() < deadline:
+            await asyncio.wait(set(self._running), timeout=deadline - loop.time())
+        still = set(self._running)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still)
+        self._waiting.clear()
+        return len(still)

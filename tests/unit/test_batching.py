@@ -1,0 +1,111 @@
+"""How deliveries become batches: at once when full, after the linger when not, never more
+batches of one consumer at a time than allowed, and a drain that finishes what is in hand."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import cast
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from processor.batching import Batcher
+from processor.dispatch import Dispatcher
+from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+
+
+async def _never(_inbound: Inbound, _conn: Connection, _deps: Deps) -> Applied:
+    raise AssertionError("the fake dispatcher never calls handlers")
+
+
+CONSUMER = Consumer("seller.order_created", ("seller.order_created",), _never)
+
+
+class FakeDispatcher:
+    """Records each batch; a batch finishes when `release` is set (at once by default)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def handle_batch(
+        self, consumer: Consumer, deliveries: Sequence[AbstractIncomingMessage]
+    ) -> list[str]:
+        assert consumer is CONSUMER
+        self.batches.append([cast(int, d) for d in deliveries])
+        self.started.set()
+        await self.release.wait()
+        return ["applied"] * len(deliveries)
+
+
+def _batcher(
+    dispatcher: FakeDispatcher, *, size: int = 3, linger: float = 10.0, concurrency: int = 2
+) -> Batcher:
+    return Batcher(
+        cast(Dispatcher, dispatcher),
+        CONSUMER,
+        size=size,
+        linger=linger,
+        concurrency=concurrency,
+    )
+
+
+async def _deliver(batcher: Batcher, *items: int) -> None:
+    for item in items:
+        await batcher.on_message(cast(AbstractIncomingMessage, item))
+
+
+async def test_a_full_batch_starts_at_once_without_lingering() -> None:
+    dispatcher = FakeDispatcher()
+    dispatcher.release.clear()
+    batcher = _batcher(dispatcher, size=3, linger=10.0)
+    await _deliver(batcher, 1, 2, 3, 4)
+    await asyncio.wait_for(dispatcher.started.wait(), timeout=1)
+    assert dispatcher.batches == [[1, 2, 3]]
+    assert batcher.in_hand == 4  # three in the running batch, one lingering
+    dispatcher.release.set()
+    await batcher.drain(grace=1)
+
+
+async def test_a_lone_message_goes_after_the_linger() -> None:
+    dispatcher = FakeDispatcher()
+    batcher = _batcher(dispatcher, size=32, linger=0.02)
+    await _deliver(batcher, 1)
+    assert dispatcher.batches == []
+    await asyncio.wait_for(dispatcher.started.wait(), timeout=1)
+    assert dispatcher.batches == [[1]]
+
+
+async def test_no_more_batches_at_once_than_allowed_and_the_rest_wait_together() -> None:
+    dispatcher = FakeDispatcher()
+    dispatcher.release.clear()
+    batcher = _batcher(dispatcher, size=2, linger=0.0, concurrency=1)
+    await _deliver(batcher, 1)
+    await asyncio.wait_for(dispatcher.started.wait(), timeout=1)
+    await _deliver(batcher, 2, 3)  # a batch is running: these wait although due
+    await asyncio.sleep(0.01)
+    assert dispatcher.batches == [[1]]
+    dispatcher.release.set()
+    await asyncio.wait_for(batcher.drain(grace=1), timeout=2)
+    assert dispatcher.batches == [[1], [2, 3]]
+
+
+async def test_drain_hands_on_what_lingers_and_waits_for_it() -> None:
+    dispatcher = FakeDispatcher()
+    batcher = _batcher(dispatcher, size=32, linger=10.0)
+    await _deliver(batcher, 1, 2)
+    assert await batcher.drain(grace=1) == 0
+    assert dispatcher.batches == [[1, 2]]
+    assert batcher.in_hand == 0
+
+
+async def test_drain_cancels_a_batch_that_outlasts_the_grace() -> None:
+    dispatcher = FakeDispatcher()
+    dispatcher.release.clear()  # never finishes
+    batcher = _batcher(dispatcher, size=1, linger=0.0)
+    await _deliver(batcher, 1)
+    await asyncio.wait_for(dispatcher.started.wait(), timeout=1)
+    assert await batcher.drain(grace=0.05) == 1
+    assert batcher.in_hand == 0
