@@ -100,7 +100,7 @@ async def stack(
     try:
         await stack.processor.start()
         await stack.ingress.start()
-        await eventually(lambda: _up(stack), within=30, interval=0.1)
+        await eventually(lambda: _up(stack), within=90, interval=0.1)
         yield stack
     finally:
         for service in (stack.ingress, stack.processor):
