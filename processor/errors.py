@@ -11,7 +11,7 @@
         └── UpstreamRejected      TEvo's API called our request malformed (another 4xx)
 
 Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, and
-`processor.tevo_api` turns aiohttp's, so the dispatcher decides the outcome from this tree alone.
+`processor.tevo.api` turns aiohttp's, so the dispatcher decides the outcome from this tree alone.
 
 Refused credentials are retryable, not permanent: they are one setting for every message, and
 a rotated secret must not dead-letter every sale at once. The retries buy an operator the whole

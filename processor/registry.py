@@ -23,7 +23,7 @@ from processor.consumers import (
     seller_order_created,
     seller_order_rejected,
 )
-from processor.handling import Consumer
+from processor.runtime.message import Consumer
 
 CONSUMERS: tuple[Consumer, ...] = (
     # seller side: sales and invoices

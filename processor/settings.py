@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from contracts.settings import ServiceSettings
-from processor.tevo_retry import RetryPolicy
+from processor.tevo.retry import RetryPolicy
 
 
 class ProcessorSettings(ServiceSettings):

@@ -22,7 +22,7 @@ import aio_pika
 import asyncpg
 import pytest
 
-from processor.migrate import migrate
+from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
 

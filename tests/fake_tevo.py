@@ -1,6 +1,6 @@
 """A fake TEvo API on 127.0.0.1: checks signatures as TEvo does, serves orders, fails on demand.
 
-Its signature check is written out here, apart from `processor.tevo_api.sign`, so a mistake in
+Its signature check is written out here, apart from `processor.tevo.api.sign`, so a mistake in
 the client's signing cannot hide behind the same mistake in the fake.
 """
 

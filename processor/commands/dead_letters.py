@@ -17,8 +17,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity
 
-from processor import deadletters
-from processor.deadletters import DeadLetter
+from processor.ops import dead_letters as deadletters
+from processor.ops.dead_letters import DeadLetter
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
 

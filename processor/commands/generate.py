@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from processor.asyncapi import asyncapi
-from processor.definitions import all_queues, definitions, topology_operator_policies, vhost_of
+from processor.ops.asyncapi import asyncapi
+from processor.ops.definitions import all_queues, definitions, topology_operator_policies, vhost_of
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
 

@@ -6,13 +6,13 @@ import argparse
 
 import structlog
 
-from processor.migrate import migrate
+from processor.app import connect_broker
+from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
-from processor.runtime import connect_broker
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.topology import declare
 
-log = structlog.get_logger("processor.migrate")
+log = structlog.get_logger("processor.ops.migrate")
 
 NAME = "migrate"
 HELP = "create or upgrade the POS schema and declare every consumer's queues"

@@ -12,15 +12,15 @@ from contextlib import AsyncExitStack
 import asyncpg
 import structlog
 
+from processor.app import connect_broker
 from processor.errors import Permanent, ProcessingError
-from processor.reconcile import reconcile_once
 from processor.registry import CONSUMERS
-from processor.runtime import connect_broker
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.tevo_api import open_api
-from processor.topology import declare
+from processor.tevo.api import open_api
+from processor.tevo.reconcile import reconcile_once
 
-log = structlog.get_logger("processor.reconcile")
+log = structlog.get_logger("processor.tevo.reconcile")
 
 NAME = "reconcile"
 HELP = "publish pending TEvo sales the POS has not seen as order_created (needs TEVO_API_*)"

@@ -8,11 +8,11 @@ import signal
 
 import structlog
 
-from processor import http
-from processor.health import Health
+from processor.app import StoppedBeforeStart, run
 from processor.metrics import ProcessorMetrics
+from processor.ops import http
+from processor.ops.health import Health
 from processor.registry import CONSUMERS
-from processor.runtime import StoppedBeforeStart, run
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor")

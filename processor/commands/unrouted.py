@@ -26,10 +26,10 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, De
 
 from contracts import Topology
 from processor import registry
-from processor.handling import Consumer
-from processor.republish import publish_copy
+from processor.runtime.message import Consumer
+from processor.runtime.republish import publish_copy
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.topology import declare
 
 log = structlog.get_logger("processor.unrouted")
 

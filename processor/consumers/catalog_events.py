@@ -5,8 +5,8 @@ from __future__ import annotations
 import structlog
 
 from contracts import EventType, Recipient, routing_key
-from processor.handling import Connection, Consumer, Deps, Inbound
 from processor.pos.catalog import record_event
+from processor.runtime.message import Connection, Consumer, Deps, Inbound
 
 log = structlog.get_logger("processor.catalog")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound
 from processor.pos.sales import apply_order
+from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
 
 
 async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:

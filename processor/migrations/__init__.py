@@ -1,1 +1,1 @@
-"""The numbered SQL migrations of the POS schema, applied in order by `processor.migrate`."""
+"""The numbered SQL migrations of the POS schema, applied in order by `processor.ops.migrate`."""

@@ -16,8 +16,8 @@ import structlog
 
 from contracts import Order
 from processor.errors import Conflict
-from processor.handling import Connection, OfficeCustomers
 from processor.pos.sale_rules import CLIENT, OFFICE
+from processor.runtime.message import Connection, OfficeCustomers
 
 log = structlog.get_logger("processor.pos.customers")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts import Order, OrderItem
-from processor.handling import Connection
+from processor.runtime.message import Connection
 
 # The invoice and its lines, made in the statement that saves the sale (one round trip instead
 # of three): appended to a CTE `sale` that returns the saved row, its parameters numbered after

@@ -18,7 +18,6 @@ import asyncpg
 
 from contracts import Order
 from processor.errors import ContractViolation
-from processor.handling import Applied, Connection, Deps, Inbound, Record
 from processor.pos.purchase_lines import (
     Finalization,
     apply_waiting_finalizations,
@@ -26,7 +25,8 @@ from processor.pos.purchase_lines import (
     remember_finalization,
     write_lines,
 )
-from processor.verify import check_before_invoicing
+from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
+from processor.tevo.verify import check_before_invoicing
 
 FLAG_SQL = "UPDATE pos.purchase_orders SET review_reason = $2 WHERE id = $1"
 # Keyed by TEvo order id, not by row: the first webhook of an order has no row to lock yet.

@@ -13,7 +13,6 @@ import structlog
 
 from contracts import Order, parse_order
 from processor.errors import ContractViolation
-from processor.handling import Applied, Connection, Deps, Inbound, Record
 from processor.pos.customers import customer_for
 from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, void_invoice
 from processor.pos.sale_rules import (
@@ -27,7 +26,8 @@ from processor.pos.sale_rules import (
     delivery_state,
     merge,
 )
-from processor.verify import check_before_invoicing
+from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
+from processor.tevo.verify import check_before_invoicing
 
 log = structlog.get_logger("processor.pos.sales")
 

@@ -17,10 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
 from processor import registry
-from processor.handling import Consumer
+from processor.app import run
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime import run
+from processor.runtime.message import Consumer
 from processor.settings import ProcessorSettings
 from tests.conftest import Services
 

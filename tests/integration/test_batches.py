@@ -17,11 +17,11 @@ import pytest
 from contracts import Recipient, WebhookEnvelope
 from contracts import envelope as h
 from processor.errors import Conflict, ContractViolation, ProcessingError, UpstreamUnavailable
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
+from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.topology import declare
 from tests.conftest import Services
 from tests.integration.conftest import count, eventually, outcomes, queue_depth, running
 from tests.payloads import order

@@ -14,10 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import message_id
-from processor.dispatch import Dispatcher, Outcome
-from processor.handling import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
+from processor.runtime.dispatch import Dispatcher, Outcome
+from processor.runtime.message import Deps, Inbound
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import TOKEN, eventually, outcomes, running
 from tests.payloads import FORM_HEADERS, form, order

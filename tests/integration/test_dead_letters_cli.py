@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import envelope as h
-from processor import deadletters
+from processor.ops import dead_letters as deadletters
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import TOKEN, eventually, queue_depth
 from tests.payloads import FORM_HEADERS, form, order

@@ -27,14 +27,14 @@ from contracts import Topology
 from contracts.topology import DELIVERY_LIMIT
 from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
-from processor import http
-from processor.definitions import definitions
-from processor.health import Health
+from processor.app import run
 from processor.metrics import ProcessorMetrics
+from processor.ops import http
+from processor.ops.definitions import definitions
+from processor.ops.health import Health
 from processor.registry import CONSUMERS
-from processor.runtime import run
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.topology import declare
 from tests.conftest import TEST_RETRY_DELAYS, Services
 from tests.integration.conftest import TOKEN, eventually
 from tests.payloads import FORM_HEADERS, form, order

@@ -19,11 +19,11 @@ import asyncpg
 import pytest
 
 from contracts import message_id
-from processor.dispatch import Dispatcher, Outcome
 from processor.errors import ContractViolation
-from processor.handling import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
+from processor.runtime.dispatch import Dispatcher, Outcome
+from processor.runtime.message import Deps, Inbound
 from processor.settings import ProcessorSettings
 from tests.payloads import order
 

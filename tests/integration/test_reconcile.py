@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
+from processor.app import run
 from processor.commands import reconcile as command
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime import run
 from processor.settings import ProcessorSettings
 from tests.fake_tevo import SECRET, TOKEN, FakeTevo
 from tests.integration.conftest import TOKEN as WEBHOOK_TOKEN

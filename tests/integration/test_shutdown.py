@@ -16,8 +16,8 @@ import pytest
 
 from contracts import Recipient, WebhookEnvelope
 from processor.registry import CONSUMERS
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.topology import declare
 from tests.integration.conftest import count, eventually
 from tests.payloads import order
 from tests.processes import Service, service_env

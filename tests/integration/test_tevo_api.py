@@ -14,11 +14,11 @@ from structlog.testing import capture_logs
 
 from contracts import Order, parse_order
 from processor.errors import Retryable, UpstreamUnauthorized, UpstreamUnavailable
-from processor.handling import Deps
+from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
-from processor.tevo_api import TevoApi, open_api
-from processor.tevo_retry import RetryPolicy
-from processor.verify import check_before_invoicing
+from processor.tevo.api import TevoApi, open_api
+from processor.tevo.retry import RetryPolicy
+from processor.tevo.verify import check_before_invoicing
 from tests.fake_tevo import SECRET, TOKEN, FakeTevo
 from tests.payloads import order
 

@@ -9,9 +9,9 @@ from typing import cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from processor.batching import Batcher
-from processor.dispatch import Dispatcher
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.batching import Batcher
+from processor.runtime.dispatch import Dispatcher
+from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
 
 
 async def _never(_inbound: Inbound, _conn: Connection, _deps: Deps) -> Applied:

@@ -17,10 +17,10 @@ from jsonschema import Draft7Validator
 
 from contracts import DOCUMENTED_ROUTING_KEYS, Order, Topology
 from contracts.topology import QueueSpec
-from processor.asyncapi import message_for
 from processor.commands import generate
-from processor.handling import Consumer
+from processor.ops.asyncapi import message_for
 from processor.registry import CONSUMERS
+from processor.runtime.message import Consumer
 from processor.settings import ProcessorSettings
 
 ROOT = Path(__file__).resolve().parents[2]

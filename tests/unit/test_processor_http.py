@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from processor.health import Health
-from processor.http import create_app
 from processor.metrics import ProcessorMetrics
+from processor.ops.health import Health
+from processor.ops.http import create_app
 
 Client = TestClient[web.Request, web.Application]
 

@@ -10,7 +10,7 @@ import pytest
 from contracts import envelope as h
 from contracts.topology import RETRY_QUEUE_HEADER, Topology
 from processor.errors import Conflict, ContractViolation, DatabaseUnavailable, Permanent, Retryable
-from processor.retries import (
+from processor.runtime.retries import (
     PERMANENT_FAILURE,
     RETRIES_EXHAUSTED,
     Decision,

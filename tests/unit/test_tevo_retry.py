@@ -14,8 +14,8 @@ from processor.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from processor.tevo_api import decode
-from processor.tevo_retry import Reply, RetryPolicy, parse_retry_after, send_with_retries
+from processor.tevo.api import decode
+from processor.tevo.retry import Reply, RetryPolicy, parse_retry_after, send_with_retries
 
 NOW = datetime(2026, 11, 20, 18, 0, 0, tzinfo=UTC)
 

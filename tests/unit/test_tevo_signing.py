@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from processor.tevo_api import canonical_query, sign
+from processor.tevo.api import canonical_query, sign
 
 
 def test_documented_vector() -> None:

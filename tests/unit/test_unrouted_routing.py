@@ -10,8 +10,8 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from processor.commands import COMMANDS, unrouted
-from processor.handling import Consumer
 from processor.registry import CONSUMERS
+from processor.runtime.message import Consumer
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 
 from contracts import Order, parse_order
 from processor.errors import UpstreamUnavailable
-from processor.handling import Deps
+from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
-from processor.verify import check_before_invoicing, compare, verify_order
+from processor.tevo.verify import check_before_invoicing, compare, verify_order
 from tests.payloads import order
 
 

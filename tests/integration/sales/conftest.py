@@ -17,10 +17,10 @@ import asyncpg
 import pytest
 
 from ingress.form import parse_form
-from processor.dispatch import Dispatcher, Outcome
-from processor.handling import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
+from processor.runtime.dispatch import Dispatcher, Outcome
+from processor.runtime.message import Deps, Inbound
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import count
 from tests.payloads import form

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from processor.dispatch import Outcome
+from processor.runtime.dispatch import Outcome
 from tests.integration.conftest import count
 from tests.integration.sales.conftest import CLIENT_GROUP, Seller
 from tests.payloads import order

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from processor.dispatch import Outcome
+from processor.runtime.dispatch import Outcome
 from tests.integration.conftest import count
 from tests.integration.sales.conftest import CLIENT_GROUP, CLIENT_ORDER, Seller, invoices, sale
 from tests.payloads import order

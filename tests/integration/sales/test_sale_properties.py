@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processor.handling import Inbound
+from processor.runtime.message import Inbound
 from tests.integration.sales.conftest import CLIENT_GROUP, Seller, seller_webhook
 from tests.payloads import order
 

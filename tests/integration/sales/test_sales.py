@@ -8,7 +8,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from processor.dispatch import Outcome
+from processor.runtime.dispatch import Outcome
 from tests.integration.conftest import count
 from tests.integration.sales.conftest import (
     CLIENT_GROUP,

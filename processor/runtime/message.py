@@ -1,7 +1,7 @@
 """What a consumer's handler is given and what it gives back.
 
 A handler is a plain async function of (message, transaction connection, dependencies). It never
-acks, connects or commits: `processor.dispatch` owns all three.
+acks, connects or commits: `processor.runtime.dispatch` owns all three.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncpg
 from contracts import BodyError, Order, OrderItem, parse_order, parse_order_item
 from processor.errors import ContractViolation
 from processor.settings import ProcessorSettings
-from processor.tevo_api import OrdersApi
+from processor.tevo.api import OrdersApi
 
 
 @dataclass(frozen=True)

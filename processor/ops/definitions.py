@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
-from processor.handling import Consumer
+from processor.runtime.message import Consumer
 
 # Queue arguments that have a policy key of the same name without `x-`.
 POLICY_KEYS = (

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from contracts import Order
 from processor.errors import UpstreamUnavailable
-from processor.handling import Deps
-from processor.tevo_api import OrdersApi
+from processor.runtime.message import Deps
+from processor.tevo.api import OrdersApi
 
-log = structlog.get_logger("processor.verify")
+log = structlog.get_logger("processor.tevo.verify")
 
 APPROVED = "approved"
 

@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractConnection
 
-log = structlog.get_logger("processor.health")
+log = structlog.get_logger("processor.ops.health")
 
 PROBE_TIMEOUT = 2.0
 

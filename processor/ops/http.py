@@ -14,10 +14,10 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processor.health import Health
 from processor.metrics import ProcessorMetrics
+from processor.ops.health import Health
 
-log = structlog.get_logger("processor.http")
+log = structlog.get_logger("processor.ops.http")
 
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", ProcessorMetrics)

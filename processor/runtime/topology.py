@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts.topology import QueueSpec, Topology
-from processor.handling import Consumer
+from processor.runtime.message import Consumer
 
 
 async def declare(

@@ -27,8 +27,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from contracts import envelope as h
 from contracts.topology import Topology
-from processor.republish import publish_copy
-from processor.retries import attempts_made, dead_letter_reason, fresh_headers
+from processor.runtime.republish import publish_copy
+from processor.runtime.retries import attempts_made, dead_letter_reason, fresh_headers
 
 # Beyond this many, a peek stops reading: the rest keeps its place, the part read rotates.
 PEEK_CAP = 10_000

@@ -21,14 +21,14 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
-from processor.batching import Batcher
-from processor.dispatch import Dispatcher
-from processor.handling import Consumer, Deps
-from processor.health import Health
 from processor.metrics import ProcessorMetrics
+from processor.ops.health import Health
+from processor.runtime.batching import Batcher
+from processor.runtime.dispatch import Dispatcher
+from processor.runtime.message import Consumer, Deps
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.tevo_api import open_api
-from processor.topology import declare
+from processor.tevo.api import open_api
 
 log = structlog.get_logger("processor")
 

@@ -1,11 +1,11 @@
 """The one place that decides a message's outcome.
 
-For each delivery: decode it, apply it in a Postgres transaction (`processor.applying`: inbox,
-handler, history), commit, and only then ack. Failures follow `processor.errors`: a `Retryable`
-goes to a delay queue and comes back, until its attempts run out; a `Permanent` is dead-lettered
-at once with the reason in its headers. Every republish waits for RabbitMQ's confirm before the
-original is acked, so a crash in between duplicates a message (which the inbox absorbs) but never
-loses one.
+For each delivery: decode it, apply it in a Postgres transaction (`processor.runtime.transaction`:
+inbox, handler, history), commit, and only then ack. Failures follow `processor.errors`: a
+`Retryable` goes to a delay queue and comes back, until its attempts run out; a `Permanent` is
+dead-lettered at once with the reason in its headers. Every republish waits for RabbitMQ's confirm
+before the original is acked, so a crash in between duplicates a message (which the inbox absorbs)
+but never loses one.
 
 A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
 a savepoint of its own, and acks each after the one commit. A message that fails is rolled back
@@ -29,16 +29,16 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts.topology import Topology
-from processor.applying import Applier, Step, classify, log_context
-from processor.delivery import decode, original_key, settle
 from processor.errors import ContractViolation, Permanent, ProcessingError, translate
-from processor.handling import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
-from processor.republish import publish_copy
-from processor.retries import MAX_ERROR_TEXT, Decision, decide
+from processor.runtime.delivery import decode, original_key, settle
+from processor.runtime.message import Consumer, Deps, Inbound
+from processor.runtime.republish import publish_copy
+from processor.runtime.retries import MAX_ERROR_TEXT, Decision, decide
+from processor.runtime.transaction import Applier, Step, classify, log_context
 
-log = structlog.get_logger("processor.dispatch")
-_stdlib_log = logging.getLogger("processor.dispatch")
+log = structlog.get_logger("processor.runtime.dispatch")
+_stdlib_log = logging.getLogger("processor.runtime.dispatch")
 
 
 class Outcome(StrEnum):

@@ -12,9 +12,9 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from contracts import envelope as h
 from contracts import message_id, routing_key
 from processor.errors import ContractViolation
-from processor.handling import Inbound
+from processor.runtime.message import Inbound
 
-log = structlog.get_logger("processor.dispatch")
+log = structlog.get_logger("processor.runtime.dispatch")
 
 
 def decode(delivery: AbstractIncomingMessage) -> Inbound:

@@ -27,9 +27,9 @@ from yarl import URL
 
 from processor.errors import UpstreamRejected, UpstreamUnauthorized, UpstreamUnavailable
 from processor.settings import ProcessorSettings
-from processor.tevo_retry import Reply, RetryPolicy, Sleep, send_with_retries
+from processor.tevo.retry import Reply, RetryPolicy, Sleep, send_with_retries
 
-log = structlog.get_logger("processor.tevo_api")
+log = structlog.get_logger("processor.tevo.api")
 
 PER_PAGE_MAX = 100  # TEvo's largest page
 # A guard against an API that always claims another page: 100 000 pending orders is plenty.

@@ -15,7 +15,7 @@ import structlog
 
 from processor.errors import UpstreamUnavailable
 
-log = structlog.get_logger("processor.tevo_api")
+log = structlog.get_logger("processor.tevo.api")
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -2,7 +2,8 @@
 
 Each message's transaction (or savepoint) records its `message_id` in the inbox (a second copy
 stops there), runs the consumer's handler and writes its history row. This module says what
-happened to each message; it never acks, retries or dead-letters: `processor.dispatch` decides.
+happened to each message; it never acks, retries or dead-letters:
+`processor.runtime.dispatch` decides.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import structlog
 
 from contracts import envelope as h
 from processor.errors import Conflict, DatabaseUnavailable, ProcessingError, Retryable, translate
-from processor.handling import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
 
-log = structlog.get_logger("processor.dispatch")
+log = structlog.get_logger("processor.runtime.dispatch")
 
 INBOX_SQL = """
 INSERT INTO pos.inbox (consumer, message_id) VALUES ($1, $2)

@@ -27,9 +27,9 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishErr
 from contracts import EventType, Recipient, WebhookEnvelope
 from contracts.envelope import HEADER_SOURCE
 from processor.errors import DatabaseUnavailable, Retryable, translate
-from processor.tevo_api import TevoApi
+from processor.tevo.api import TevoApi
 
-log = structlog.get_logger("processor.reconcile")
+log = structlog.get_logger("processor.tevo.reconcile")
 
 SOURCE = "reconcile"
 PUBLISH_TIMEOUT = 10.0

@@ -1,0 +1,1 @@
+"""Operator tools: dead letters, unrouted, generated artefacts, migrate, health and HTTP."""
