@@ -5,7 +5,7 @@ from __future__ import annotations
 from processor.pos.purchases import Change, apply_order_webhook
 from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
 
-CHANGE = Change("order accepted")
+CHANGE = Change("order accepted", accepts=True)
 
 
 async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:

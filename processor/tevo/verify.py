@@ -2,7 +2,8 @@
 
 Webhooks are unsigned, so anyone who learns the URL can post one. Before a sale is invoiced (or
 a purchase order created) its order is fetched from TEvo's API and compared on what the POS acts
-on: the buyer, the fraud check, the items and the total. A difference makes a verdict with a
+on: the buyer, the fraud check (for a Client only: an Office's does not matter), the items and
+the total. A difference makes a verdict with a
 reason a person reads in `pos.sales.review_reason`; the reason names fields, never their values,
 which may be a buyer's.
 """
@@ -17,14 +18,12 @@ from decimal import Decimal
 import structlog
 from pydantic import ValidationError
 
-from contracts import Order
+from contracts import OFFICE, FraudCheck, Order
 from processor.errors import UpstreamUnavailable
 from processor.runtime.message import Deps
 from processor.tevo.api import OrdersApi
 
 log = structlog.get_logger("processor.tevo.verify")
-
-APPROVED = "approved"
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,13 @@ def _items(order: Order) -> Counter[ItemKey]:
 
 
 def _fraud_check_agrees(webhook: Order, tevo: Order) -> bool:
+    # For an Office buyer the fraud status does not matter (TEvo's rule), so it is no difference.
+    if _buyer_type(tevo) == OFFICE:
+        return True
     # The status moves on after the webhook (pending, then approved), so only a claim the API
     # does not back is a difference: a webhook saying "approved" that TEvo does not say.
-    return webhook.fraud_check_status != APPROVED or tevo.fraud_check_status == APPROVED
+    approved = FraudCheck.APPROVED
+    return webhook.fraud_check_status != approved or tevo.fraud_check_status == approved
 
 
 _CHECKS: tuple[tuple[str, Callable[[Order, Order], bool]], ...] = (

@@ -1,0 +1,109 @@
+"""Sale versions (`pos.sale_versions`): every body a sale received, kept to settle it from.
+
+A webhook's body is stored as it came; TEvo's own copy (`review recheck`) as the API gave it.
+Redeliveries never reach here (the inbox absorbs them), and the same body under the same event
+type is one version however often it comes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import Order, parse_order
+from processor.pos.sale_rules import Version, ranked_time
+from processor.runtime.message import Connection
+
+WEBHOOK, TEVO = "webhook", "tevo"
+INSERT_SQL = """
+INSERT INTO pos.sale_versions (tevo_order_id, source, event_type, digest, cancels, ranked_at, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+ON CONFLICT (tevo_order_id, source, event_type, digest) DO NOTHING
+RETURNING id
+"""
+LOAD_SQL = """
+SELECT source, event_type, digest, cancels, ranked_at, body::text AS body, verified, disputed
+FROM pos.sale_versions WHERE tevo_order_id = $1
+"""
+CHECKED_SQL = """
+UPDATE pos.sale_versions SET verified = $5, disputed = $6
+WHERE tevo_order_id = $1 AND source = $2 AND event_type = $3 AND digest = $4
+"""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A body about to join its sale's versions."""
+
+    version: Version
+    body: str  # JSON text, stored as received
+
+    @classmethod
+    def webhook(
+        cls, order: Order, raw: bytes, event_type: str, received_at: datetime, cancels: str | None
+    ) -> Incoming:
+        digest = hashlib.sha256(raw).hexdigest()
+        ranked = ranked_time(order.updated_at, received_at)
+        text = raw.decode()
+        return cls(Version(order, digest, event_type, ranked, cancels, raw=text), text)
+
+    @classmethod
+    def tevo_copy(cls, found: dict[str, Any], received_at: datetime) -> Incoming:
+        """TEvo's own answer for the order, trusted as its word (`review recheck`)."""
+        body = json.dumps(found, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        order = parse_order(body)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        ranked = ranked_time(order.updated_at, received_at)
+        return cls(Version(order, digest, "tevo_copy", ranked, trusted=True, raw=body), body)
+
+
+async def add_version(conn: Connection, incoming: Incoming) -> bool:
+    """Store the body; False when this very body (and event type) was already there."""
+    version = incoming.version
+    source = TEVO if version.trusted else WEBHOOK
+    found = await conn.fetchval(
+        INSERT_SQL,
+        version.order.id,
+        source,
+        version.event_type,
+        version.digest,
+        version.cancels,
+        version.ranked_at,
+        incoming.body,
+    )
+    return found is not None
+
+
+async def load_versions(conn: Connection, tevo_order_id: int) -> list[Version]:
+    rows = await conn.fetch(LOAD_SQL, tevo_order_id)
+    return [
+        Version(
+            order=parse_order(row["body"]),
+            digest=row["digest"],
+            event_type=row["event_type"],
+            ranked_at=row["ranked_at"],
+            cancels=row["cancels"],
+            trusted=row["source"] == TEVO,
+            verified=row["verified"],
+            disputed=row["disputed"],
+            raw=row["body"],
+        )
+        for row in rows
+    ]
+
+
+async def record_check(conn: Connection, version: Version, problem: str | None) -> None:
+    """Remember what TEvo's API said of a webhook: confirmed, or why it contradicts it."""
+    source = TEVO if version.trusted else WEBHOOK
+    await conn.execute(
+        CHECKED_SQL,
+        version.order.id,
+        source,
+        version.event_type,
+        version.digest,
+        problem is None,
+        problem,
+    )
