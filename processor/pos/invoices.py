@@ -54,7 +54,7 @@ INVOICE_AFTER_SALE_SQL = f"""
 SELECT id FROM invoice
 """  # noqa: S608 - built from constants only
 STORED_SQL = """
-SELECT id, content_digest, voided_at IS NOT NULL AS voided FROM pos.invoices
+SELECT id, content_digest, voided_at IS NOT NULL AS voided, void_reason FROM pos.invoices
 WHERE tevo_order_id = $1
 """
 AMEND_SQL = """
@@ -66,6 +66,7 @@ ADOPT_SQL = "UPDATE pos.invoices SET content_digest = $2 WHERE id = $1"
 DROP_LINES_SQL = "DELETE FROM pos.invoice_lines WHERE invoice_id = $1"
 LINES_SQL = _lines_sql(2, "$1", "")
 VOID_SQL = "UPDATE pos.invoices SET voided_at = now(), void_reason = $2 WHERE id = $1"
+REASON_SQL = "UPDATE pos.invoices SET void_reason = $2 WHERE id = $1"
 RESTORE_SQL = "UPDATE pos.invoices SET voided_at = NULL, void_reason = NULL WHERE id = $1"
 
 
@@ -131,6 +132,9 @@ async def sync_invoice(conn: Connection, stored: asyncpg.Record, target: Target)
     if target.void_reason is not None and not stored["voided"]:
         await conn.execute(VOID_SQL, stored["id"], target.void_reason)
         done.append("invoice voided")
+    elif target.void_reason is not None and stored["void_reason"] != target.void_reason:
+        # voided on what was known then; the reason follows the timeline like the rest
+        await conn.execute(REASON_SQL, stored["id"], target.void_reason)
     elif target.void_reason is None and stored["voided"]:
         await conn.execute(RESTORE_SQL, stored["id"])
         done.append("invoice restored")
