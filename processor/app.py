@@ -23,6 +23,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
+from processor.ops.review_watch import watching
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
 from processor.runtime.message import Consumer, Deps
@@ -87,6 +88,7 @@ async def run(
     `health`, when given, is told of the pool and the connection as each comes up (readiness).
     """
     health = health or Health()
+    metrics = metrics or ProcessorMetrics()
     topology = settings.topology
     async with AsyncExitStack() as stack:
         pool = await _until_connected(
@@ -98,6 +100,7 @@ async def run(
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
+        await stack.enter_async_context(watching(pool, settings, metrics))
         connection = await _until_connected("broker", lambda: connect_broker(settings), stop)
         stack.push_async_callback(connection.close)
         health.broker = connection
@@ -111,7 +114,7 @@ async def run(
         else:
             log.info("verification.configured", enabled=True)
         deps = Deps(settings, tevo_api=tevo_api)
-        dispatcher = Dispatcher(pool, channel, topology, deps, metrics or ProcessorMetrics())
+        dispatcher = Dispatcher(pool, channel, topology, deps, metrics)
         host = f"{socket.gethostname()}:{os.getpid()}"
         tags, batchers = [], []
         for consumer in consumers:

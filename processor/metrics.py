@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -55,6 +55,23 @@ class ProcessorMetrics:
             "POS records created, counted once their transaction committed, by consumer and record "
             "(customer, sale, invoice, purchase_order).",
             ["consumer", "record"],
+            registry=self.registry,
+        )
+
+        self.sales_awaiting_review = Gauge(
+            "tevo_pos_sales_awaiting_review",
+            "Sales that need a person (what `python -m processor review list` shows): held, "
+            "flagged, waiting visibly or too long, and not resolved.",
+            registry=self.registry,
+        )
+        self.sales_fraud_wait_exceeded = Gauge(
+            "tevo_pos_sales_fraud_wait_exceeded",
+            "Sales awaiting a fraud decision for longer than TEVO_FRAUD_WAIT_LIMIT.",
+            registry=self.registry,
+        )
+        self.fraud_waits_exceeded = Counter(
+            "tevo_pos_fraud_waits_exceeded_total",
+            "Sales flagged for waiting longer than TEVO_FRAUD_WAIT_LIMIT, each counted once.",
             registry=self.registry,
         )
 
