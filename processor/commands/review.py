@@ -117,7 +117,13 @@ def _age(value: Any) -> str:
 
 def _print_list(sales: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
-        rows = [{**s, "age_seconds": int(s.pop("age").total_seconds())} for s in sales]
+        rows = [
+            {
+                **{k: v for k, v in s.items() if k != "age"},
+                "age_seconds": int(s["age"].total_seconds()),
+            }
+            for s in sales
+        ]
         print(json.dumps(rows, default=str, indent=2))
         return
     if not sales:
