@@ -53,10 +53,6 @@ INVOICE_AFTER_SALE_SQL = f"""
 )
 SELECT id FROM invoice
 """  # noqa: S608 - built from constants only
-STORED_SQL = """
-SELECT id, content_digest, voided_at IS NOT NULL AS voided, void_reason FROM pos.invoices
-WHERE tevo_order_id = $1
-"""
 AMEND_SQL = """
 UPDATE pos.invoices SET subtotal = $2, service_fee = $3, shipping = $4, tax = $5,
     additional_expense = $6, discount = $7, total = $8, content_digest = $9, amended_at = now()
@@ -112,30 +108,29 @@ def _line(item: OrderItem) -> tuple[object, ...]:
     )
 
 
-async def stored_invoice(conn: Connection, tevo_order_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(STORED_SQL, tevo_order_id)
-
-
 async def sync_invoice(conn: Connection, stored: asyncpg.Record, target: Target) -> list[str]:
-    """Bring an existing invoice to `target`: amend, void or restore it; what was done."""
+    """Bring an existing invoice to `target`: amend, void or restore it; what was done.
+
+    `stored` has the invoice's `invoice_id`, `content_digest`, `voided` and `void_reason`.
+    """
     if target.invoice is None:  # the rules no longer see an invoice (a setting changed): keep it
         return []
     order, done = target.invoice.order, []
     digest = content_digest(order)
     if stored["content_digest"] is None:  # made before migration 006: taken as it stands
-        await conn.execute(ADOPT_SQL, stored["id"], digest)
+        await conn.execute(ADOPT_SQL, stored["invoice_id"], digest)
     elif stored["content_digest"] != digest:
-        await conn.execute(AMEND_SQL, stored["id"], *_amounts(order), digest)
-        await conn.execute(DROP_LINES_SQL, stored["id"])
-        await conn.execute(LINES_SQL, stored["id"], *_columns(order))
+        await conn.execute(AMEND_SQL, stored["invoice_id"], *_amounts(order), digest)
+        await conn.execute(DROP_LINES_SQL, stored["invoice_id"])
+        await conn.execute(LINES_SQL, stored["invoice_id"], *_columns(order))
         done.append("invoice amended")
     if target.void_reason is not None and not stored["voided"]:
-        await conn.execute(VOID_SQL, stored["id"], target.void_reason)
+        await conn.execute(VOID_SQL, stored["invoice_id"], target.void_reason)
         done.append("invoice voided")
     elif target.void_reason is not None and stored["void_reason"] != target.void_reason:
         # voided on what was known then; the reason follows the timeline like the rest
-        await conn.execute(REASON_SQL, stored["id"], target.void_reason)
+        await conn.execute(REASON_SQL, stored["invoice_id"], target.void_reason)
     elif target.void_reason is None and stored["voided"]:
-        await conn.execute(RESTORE_SQL, stored["id"])
+        await conn.execute(RESTORE_SQL, stored["invoice_id"])
         done.append("invoice restored")
     return done

@@ -1,19 +1,12 @@
 """TEvo's sales rules as pure functions: a sale is a function of the set of bodies it received.
 
-The bodies (`Version`s: webhooks, and TEvo's own copies fetched by `review recheck`) are put in
-TEvo's timeline order by `Version.key`: `updated_at`, then TEvo's copy after a webhook, then the
-fraud rank (declined > approved > pending > null), then SHA-256 and event type. `settle` walks
-that timeline once:
-
-- a step at a version that does not cancel is *invoiceable* when its body can be invoiced and,
-  for a Client with Riskified in use, the newest fraud decision up to it is `approved`;
-- the sale was invoiced if any step was; its invoice carries the last invoiceable step's body
-  (so a newer body amends it, an older one arriving late changes nothing);
-- the status: `canceled` if any version cancels, `fraud_declined` if the newest decision is a
-  decline, `invoiced` if any step was invoiceable, else held (`awaiting_fraud_check`,
-  `needs_review`) with a reason a person can read.
-
-Which versions arrived decides everything; the order they arrived in decides nothing.
+`settle` puts the bodies (`Version`s: webhooks, and TEvo's own copies) in TEvo's timeline order
+(`Version.key`) and walks it once. A step is *invoiceable* when its body can be invoiced and,
+for a Client under Riskified, the newest fraud decision up to it is `approved`; the sale has an
+invoice if any step was, carrying the last invoiceable step's body. The status: `canceled` if
+any version cancels, `fraud_declined` if the newest decision declined, `invoiced` if any step
+was invoiceable, else held with a reason. Which versions arrived decides everything; the order
+they arrived in decides nothing (README, "Sales rules").
 """
 
 from __future__ import annotations

@@ -18,16 +18,20 @@ from processor.pos.sale_rules import Version, ranked_time
 from processor.runtime.message import Connection
 
 WEBHOOK, TEVO = "webhook", "tevo"
-INSERT_SQL = """
-INSERT INTO pos.sale_versions (tevo_order_id, source, event_type, digest, cancels, ranked_at, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
-ON CONFLICT (tevo_order_id, source, event_type, digest) DO NOTHING
-RETURNING id
-"""
-LOAD_SQL = """
-SELECT source, event_type, digest, cancels, ranked_at, body::text AS body, verified, disputed
-FROM pos.sale_versions WHERE tevo_order_id = $1
-"""
+_COLUMNS = "source, event_type, digest, cancels, ranked_at, body::text AS body, verified, disputed"
+LOAD_SQL = f"SELECT {_COLUMNS} FROM pos.sale_versions WHERE tevo_order_id = $1"  # noqa: S608 - constants
+# One round trip: the new row is not visible to the statement's own SELECT, hence the UNION.
+ADD_AND_LOAD_SQL = f"""
+WITH added AS (
+    INSERT INTO pos.sale_versions (tevo_order_id, source, event_type, digest, cancels, ranked_at,
+                                   body)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+    ON CONFLICT (tevo_order_id, source, event_type, digest) DO NOTHING
+    RETURNING {_COLUMNS}
+)
+SELECT {_COLUMNS} FROM pos.sale_versions WHERE tevo_order_id = $1
+UNION ALL SELECT * FROM added
+"""  # noqa: S608 - built from constants only
 CHECKED_SQL = """
 UPDATE pos.sale_versions SET verified = $5, disputed = $6
 WHERE tevo_order_id = $1 AND source = $2 AND event_type = $3 AND digest = $4
@@ -60,25 +64,24 @@ class Incoming:
         return cls(Version(order, digest, "tevo_copy", ranked, trusted=True, raw=body), body)
 
 
-async def add_version(conn: Connection, incoming: Incoming) -> bool:
-    """Store the body; False when this very body (and event type) was already there."""
-    version = incoming.version
-    source = TEVO if version.trusted else WEBHOOK
-    found = await conn.fetchval(
-        INSERT_SQL,
-        version.order.id,
-        source,
-        version.event_type,
-        version.digest,
-        version.cancels,
-        version.ranked_at,
-        incoming.body,
-    )
-    return found is not None
-
-
-async def load_versions(conn: Connection, tevo_order_id: int) -> list[Version]:
-    rows = await conn.fetch(LOAD_SQL, tevo_order_id)
+async def add_and_load(
+    conn: Connection, tevo_order_id: int, incoming: Incoming | None
+) -> list[Version]:
+    """Store `incoming` (unless this very body and event type is there) and load every version."""
+    if incoming is None:
+        rows = await conn.fetch(LOAD_SQL, tevo_order_id)
+    else:
+        version = incoming.version
+        rows = await conn.fetch(
+            ADD_AND_LOAD_SQL,
+            tevo_order_id,
+            TEVO if version.trusted else WEBHOOK,
+            version.event_type,
+            version.digest,
+            version.cancels,
+            version.ranked_at,
+            incoming.body,
+        )
     return [
         Version(
             order=parse_order(row["body"]),

@@ -23,11 +23,10 @@ from processor.pos.customers import customer_for
 from processor.pos.invoices import (
     INVOICE_AFTER_SALE_SQL,
     invoice_args,
-    stored_invoice,
     sync_invoice,
 )
 from processor.pos.sale_rules import Context, Target, Version, delivery_state, settle
-from processor.pos.sale_versions import Incoming, add_version, load_versions, record_check
+from processor.pos.sale_versions import Incoming, add_and_load, record_check
 from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
@@ -37,9 +36,12 @@ log = structlog.get_logger("processor.pos.sales")
 # Hashed under a name of its own so it cannot meet another kind of advisory lock.
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('pos.sales:' || $1::bigint, 0))"
 LOAD_SQL = """
-SELECT status, customer_id, order_group_id, review_decision,
-       fraud_wait_exceeded_at IS NOT NULL OR created_at < now() - $2::interval AS waited_too_long
-FROM pos.sales WHERE tevo_order_id = $1
+SELECT s.status, s.customer_id, s.order_group_id, s.review_decision,
+       s.fraud_wait_exceeded_at IS NOT NULL OR s.created_at < now() - $2::interval
+           AS waited_too_long,
+       i.id AS invoice_id, i.content_digest, i.voided_at IS NOT NULL AS voided, i.void_reason
+FROM pos.sales s LEFT JOIN pos.invoices i ON i.tevo_order_id = s.tevo_order_id
+WHERE s.tevo_order_id = $1
 """
 SAVE_SQL = """
 INSERT INTO pos.sales (tevo_order_id, order_group_id, oid, buyer_type, buyer_id, state, subtotal,
@@ -132,9 +134,7 @@ async def settle_sale(
     """
     await conn.execute(LOCK_SQL, tevo_order_id)
     row = await conn.fetchrow(LOAD_SQL, tevo_order_id, deps.settings.fraud_wait_limit)
-    if incoming is not None:
-        await add_version(conn, incoming)
-    versions = await load_versions(conn, tevo_order_id)
+    versions = await add_and_load(conn, tevo_order_id, incoming)
     operator_invoice = operator_invoice or (row is not None and row["review_decision"] == "invoice")
     newest = max((v for v in versions if v.disputed is None), key=Version.key, default=None)
     customer_id, remember = await _customer(
@@ -150,7 +150,8 @@ async def settle_sale(
     group = group if group is not None else row["order_group_id"] if row else None
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
-    done, created = await _save(conn, tevo_order_id, group, target, customer_id)
+    stored = row if row is not None and row["invoice_id"] is not None else None
+    done, created = await _save(conn, (tevo_order_id, group, customer_id), target, stored)
     return Settled(
         target, row["status"] if row else "new", done, (*([] if row else [Record.SALE]), *created),
         remember,
@@ -177,12 +178,15 @@ async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx:
 
 
 async def _save(
-    conn: Connection, tevo_order_id: int, group: int, target: Target, customer_id: int | None
+    conn: Connection,
+    ids: tuple[int, int, int | None],
+    target: Target,
+    stored: asyncpg.Record | None,
 ) -> tuple[list[str], list[Record]]:
-    """Write the sale and bring its invoice to the target; what was done, what was created."""
-    columns = _columns(tevo_order_id, group, target, customer_id)
-    stored = await stored_invoice(conn, tevo_order_id)
-    if stored is None and target.invoice is not None and customer_id is not None:
+    """Write the sale and bring its invoice (`stored`, read under the lock) to the target;
+    what was done, what was created. `ids`: the order, its group and the customer."""
+    columns = _columns(*ids, target)
+    if stored is None and target.invoice is not None and ids[2] is not None:
         made = await conn.fetchval(SAVE_AND_INVOICE_SQL, *columns, *invoice_args(target))
         done = ["invoice created"] + (["invoice voided"] if target.void_reason else [])
         return done, [Record.INVOICE] if made is not None else []
@@ -214,7 +218,7 @@ def _order_group_id(inbound: Inbound, order: Order) -> int:
 
 
 def _columns(
-    tevo_order_id: int, group: int, target: Target, customer_id: int | None
+    tevo_order_id: int, group: int, customer_id: int | None, target: Target
 ) -> tuple[Any, ...]:
     newest = target.newest
     order, buyer = newest.order, newest.order.buyer
