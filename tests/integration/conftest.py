@@ -20,7 +20,9 @@ from processor import registry
 from processor.app import run
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.message import Consumer
+from processor.runtime.dispatch import Outcome
+from processor.runtime.message import Consumer, Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.conftest import Services
 
@@ -134,3 +136,12 @@ def outcomes(metrics: ProcessorMetrics, consumer: str, outcome: str) -> int:
         "tevo_processor_messages_total", {"consumer": consumer, "outcome": outcome}
     )
     return int(value or 0)
+
+
+async def apply_one(applier: Applier, consumer: Consumer, inbound: Inbound) -> Outcome:
+    """`inbound` through the dispatcher's own transaction, as a batch of one (handler, inbox,
+    history), without the broker; raises the error a failed message came to."""
+    (step,) = await applier.apply(consumer, [inbound])
+    if step.error is not None:
+        raise step.error
+    return Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED
