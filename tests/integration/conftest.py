@@ -92,6 +92,14 @@ def one_message_per_transaction(processor_settings: ProcessorSettings) -> None:
 
 
 @pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database, with room for a dozen transactions at once."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=16)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
 async def amqp(services: Services) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     connection = await aio_pika.connect(services.amqp_url)
     async with connection:

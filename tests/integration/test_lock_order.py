@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -62,13 +61,6 @@ class Delivery:
 
     async def nack(self, requeue: bool = True) -> None:
         raise AssertionError(f"nack(requeue={requeue}): the broker was not down")
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ a real database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,14 +60,6 @@ class Seller:
         self, event_type: str, body: dict[str, Any], order_group_id: int = OFFICE_GROUP
     ) -> Outcome:
         return await self.deliver(seller_webhook(event_type, body, order_group_id))
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    # room for the concurrency tests' dozen transactions at once
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=16)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
