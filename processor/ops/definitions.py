@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
 from processor.runtime.message import Consumer
+from processor.runtime.topology import all_queues
 
 # Queue arguments that have a policy key of the same name without `x-`.
 POLICY_KEYS = (
@@ -50,16 +51,6 @@ def vhost_of(amqp_url: str) -> str:
     """The virtual host an AMQP URL names: its path, `/` when empty."""
     path = urlsplit(amqp_url).path
     return unquote(path[1:]) if len(path) > 1 else "/"
-
-
-def all_queues(
-    topology: Topology, consumers: Sequence[Consumer], retry_delays: tuple[int, ...]
-) -> list[QueueSpec]:
-    """Every queue the ingress and the processor declare, in declaration order."""
-    queues = [topology.unrouted_queue(), *topology.delay_queues(retry_delays)]
-    for consumer in consumers:
-        queues += topology.consumer_queues(consumer.name, consumer.routing_keys)
-    return queues
 
 
 def policies(queues: Sequence[QueueSpec]) -> list[PolicySpec]:
