@@ -9,7 +9,7 @@ queue's limits on its Policy column and an operator can tighten them live. For q
 RabbitMQ resolves a key set both ways like this: `delivery-limit`, `max-length` and
 `message-ttl` take the lower value; `dead-letter-exchange`, `dead-letter-routing-key` and
 `dead-letter-strategy` take the queue argument; `overflow` takes the policy. With equal values
-none of that matters, and `tests/unit/test_definitions.py` keeps them equal.
+none of that matters, and `tests/unit/processor/ops/test_generated.py` keeps them equal.
 """
 
 from __future__ import annotations
