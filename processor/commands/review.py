@@ -17,10 +17,11 @@ from typing import Any
 
 import asyncpg
 
+from processor.deps import Deps
 from processor.errors import ProcessingError
 from processor.ops import review
 from processor.ops.recheck import recheck
-from processor.runtime.message import Connection, Deps
+from processor.runtime.message import Connection
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 

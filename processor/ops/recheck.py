@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 import structlog
 
+from processor.deps import Deps, OrdersApi
 from processor.ops.review import Answer, Result, record_operator_act
 from processor.pos.sale_versions import Incoming
 from processor.pos.sales import settle_sale
-from processor.runtime.message import Connection, Deps
-from processor.tevo.api import OrdersApi
+from processor.runtime.message import Connection
 
 log = structlog.get_logger("processor.ops.recheck")
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import asyncpg
 
+from processor.deps import Deps
 from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL, settle_sale
-from processor.runtime.message import Connection, Deps
+from processor.runtime.message import Connection
 
 # $1: TEVO_FRAUD_WAIT_LIMIT. Spelled once: the list, the gauge and `resolve` agree.
 WAITED = "(s.status = 'awaiting_fraud_check' AND s.created_at < now() - $1::interval)"

@@ -17,8 +17,9 @@ from typing import Any
 import structlog
 
 from contracts import CLIENT, OFFICE, Order
+from processor.deps import OfficeCustomers
 from processor.errors import Conflict
-from processor.runtime.message import Connection, OfficeCustomers
+from processor.runtime.message import Connection
 
 log = structlog.get_logger("processor.pos.customers")
 

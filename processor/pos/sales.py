@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from contracts import Order
+from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.customers import customer_for
 from processor.pos.invoices import (
@@ -27,7 +28,7 @@ from processor.pos.invoices import (
 )
 from processor.pos.sale_rules import Context, Target, Version, delivery_state, settle
 from processor.pos.sale_versions import Incoming, add_and_load, record_check
-from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
+from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
 log = structlog.get_logger("processor.pos.sales")

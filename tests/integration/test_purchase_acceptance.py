@@ -1,7 +1,7 @@
 """Purchase orders follow TEvo's word: opened only by `order_accepted`, lines as TEvo lists them.
 
-Buyer webhooks are applied through `Dispatcher.apply` (the real transaction, inbox and history)
-in both arrival orders; each pair must end in the same purchase order.
+Buyer webhooks are applied through the real transaction, inbox and history (`Applier`), in both
+arrival orders; each pair must end in the same purchase order.
 """
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 
 from ingress.form import parse_form
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Deps, Inbound
+from processor.runtime.message import Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
+from tests.integration.conftest import apply_one
 from tests.payloads import form, order
 
 pytestmark = pytest.mark.integration
@@ -29,16 +30,15 @@ ORDER_ID = 10411530
 
 
 @pytest.fixture
-async def dispatcher(
-    database_url: str, processor_settings: ProcessorSettings, amqp: aio_pika.abc.AbstractChannel
-) -> AsyncIterator[Dispatcher]:
+async def applier(
+    database_url: str, processor_settings: ProcessorSettings
+) -> AsyncIterator[Applier]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    settings = processor_settings
-    yield Dispatcher(pool, amqp, settings.topology, Deps(settings), ProcessorMetrics())
+    yield Applier(pool, Deps(processor_settings), ProcessorMetrics())
     await pool.close()
 
 
-async def deliver(dispatcher: Dispatcher, event_type: str, body: dict[str, Any]) -> None:
+async def deliver(applier: Applier, event_type: str, body: dict[str, Any]) -> None:
     raw = form(body, recipient="buyer", event_type=event_type, order_group_id=4651002)
     envelope = parse_form(raw.encode())
     inbound = Inbound(
@@ -49,7 +49,7 @@ async def deliver(dispatcher: Dispatcher, event_type: str, body: dict[str, Any])
         order_group_id=envelope.order_group_id,
         received_at=datetime.now(UTC),
     )
-    await dispatcher.apply(CONSUMER_BY_KEY[f"buyer.{event_type}"], inbound)
+    await apply_one(applier, CONSUMER_BY_KEY[f"buyer.{event_type}"], inbound)
 
 
 async def state(db: asyncpg.Connection) -> tuple[Any, ...]:
@@ -68,7 +68,7 @@ async def state(db: asyncpg.Connection) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("accepted_first", [True, False], ids=["accepted-first", "update-first"])
 async def test_only_order_accepted_opens_and_lines_follow_the_newest_version(
-    dispatcher: Dispatcher, db: asyncpg.Connection, accepted_first: bool
+    applier: Applier, db: asyncpg.Connection, accepted_first: bool
 ) -> None:
     accepted = order("purchase_order")
     # newer: the second item was substituted by another ticket group, under a new item id
@@ -78,7 +78,7 @@ async def test_only_order_accepted_opens_and_lines_follow_the_newest_version(
     updated = order("purchase_order", items=items, updated_at="2026-11-23T09:00:00Z")
     steps = [("order_accepted", accepted), ("delivery_updated", updated)]
     for n, (event_type, body) in enumerate(steps if accepted_first else steps[::-1]):
-        await deliver(dispatcher, event_type, body)
+        await deliver(applier, event_type, body)
         if n == 0 and not accepted_first:
             assert (await state(db))[:2] == ("pending", False)  # not opened as if accepted
     status, seen, _total, lines = await state(db)

@@ -8,18 +8,17 @@ from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from pydantic import SecretStr
 
 from processor.__main__ import _parser
 from processor.commands import review
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.review_watch import look_once
 from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED, NO_FRAUD_STATUS
-from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Deps
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 from tests.fake_tevo import SECRET, TOKEN, FakeTevo
@@ -134,13 +133,12 @@ def verified_settings(processor_settings: ProcessorSettings, fake: FakeTevo) -> 
 
 @pytest.fixture
 async def verifying_seller(
-    pool: asyncpg.Pool, verified_settings: ProcessorSettings, amqp: aio_pika.abc.AbstractChannel
+    pool: asyncpg.Pool, verified_settings: ProcessorSettings
 ) -> AsyncIterator[Seller]:
     async with AsyncExitStack() as stack:
         api = await open_api(stack, verified_settings)
         deps = Deps(verified_settings, tevo_api=api)
-        dispatcher = Dispatcher(pool, amqp, verified_settings.topology, deps, ProcessorMetrics())
-        yield Seller(dispatcher)
+        yield Seller(Applier(pool, deps, ProcessorMetrics()))
 
 
 async def test_an_office_sale_whose_api_copy_has_no_fraud_status_is_invoiced(
