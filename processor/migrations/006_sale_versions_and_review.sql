@@ -23,7 +23,9 @@ CREATE TABLE pos.sale_versions (
     UNIQUE (tevo_order_id, source, event_type, digest)
 );
 
--- Sales made before this migration start from their newest body, taken as applied.
+-- Sales made before this migration start from their newest body, taken as applied (and so do
+-- sales a processor of the previous release writes during the rollout: see
+-- processor/pos/sale_versions.py, ADOPT_SQL).
 INSERT INTO pos.sale_versions (tevo_order_id, source, event_type, digest, cancels, ranked_at,
                                body, verified)
 SELECT tevo_order_id, 'webhook', 'order_created', coalesce(order_digest, md5(raw::text)),
@@ -56,13 +58,14 @@ ALTER TABLE pos.customers
     ADD CONSTRAINT customers_buyer_key UNIQUE (tevo_buyer_type, tevo_buyer_id);
 
 -- A purchase order opened by a webhook other than order_accepted is `pending` until the
--- acceptance is seen. Orders made before this migration were taken as accepted.
+-- acceptance is seen. Orders made before this migration, or by a processor of the previous
+-- release during the rollout, were taken as accepted: the default stays true, and this
+-- release always writes the column.
 ALTER TABLE pos.purchase_orders DROP CONSTRAINT purchase_orders_status_check;
 ALTER TABLE pos.purchase_orders
     ADD CONSTRAINT purchase_orders_status_check
         CHECK (status IN ('pending', 'open', 'canceled', 'rejected', 'completed')),
     ADD COLUMN accepted_seen boolean NOT NULL DEFAULT true;
-ALTER TABLE pos.purchase_orders ALTER COLUMN accepted_seen SET DEFAULT false;
 
 -- A line TEvo's newest version of the order no longer lists (removed, or substituted by another).
 ALTER TABLE pos.purchase_order_lines ADD COLUMN removed_at timestamptz;

@@ -32,6 +32,19 @@ WITH added AS (
 SELECT {_COLUMNS} FROM pos.sale_versions WHERE tevo_order_id = $1
 UNION ALL SELECT * FROM added
 """  # noqa: S608 - built from constants only
+# A sale with no version was written before migration 006 (or by a processor of the previous
+# release during the rollout): its newest body becomes its first version, as the migration did.
+ADOPT_SQL = """
+INSERT INTO pos.sale_versions (tevo_order_id, source, event_type, digest, cancels, ranked_at,
+                               body, verified)
+SELECT s.tevo_order_id, 'webhook', 'order_created', coalesce(s.order_digest, md5(s.raw::text)),
+       CASE WHEN s.status = 'canceled' THEN 'order canceled' END, s.order_updated_at, s.raw, true
+FROM pos.sales s
+WHERE s.tevo_order_id = $1
+  AND NOT EXISTS (SELECT 1 FROM pos.sale_versions v WHERE v.tevo_order_id = $1
+                  AND v.digest = coalesce(s.order_digest, md5(s.raw::text)))
+ON CONFLICT (tevo_order_id, source, event_type, digest) DO NOTHING
+"""
 CHECKED_SQL = """
 UPDATE pos.sale_versions SET verified = $5, disputed = $6
 WHERE tevo_order_id = $1 AND source = $2 AND event_type = $3 AND digest = $4
@@ -96,6 +109,12 @@ async def add_and_load(
         )
         for row in rows
     ]
+
+
+async def adopt_legacy(conn: Connection, tevo_order_id: int) -> bool:
+    """Give a sale stored without versions its newest body as one; True when it had none."""
+    status: str = await conn.execute(ADOPT_SQL, tevo_order_id)
+    return status.endswith(" 1")
 
 
 async def record_check(conn: Connection, version: Version, problem: str | None) -> None:

@@ -27,7 +27,7 @@ from processor.pos.invoices import (
     sync_invoice,
 )
 from processor.pos.sale_rules import Context, Target, Version, delivery_state, settle
-from processor.pos.sale_versions import Incoming, add_and_load, record_check
+from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
 from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
@@ -135,7 +135,7 @@ async def settle_sale(
     """
     await conn.execute(LOCK_SQL, tevo_order_id)
     row = await conn.fetchrow(LOAD_SQL, tevo_order_id, deps.settings.fraud_wait_limit)
-    versions = await add_and_load(conn, tevo_order_id, incoming)
+    versions = await _versions(conn, tevo_order_id, row, incoming)
     operator_invoice = operator_invoice or (row is not None and row["review_decision"] == "invoice")
     newest = max((v for v in versions if v.disputed is None), key=Version.key, default=None)
     customer_id, remember = await _customer(
@@ -157,6 +157,18 @@ async def settle_sale(
         target, row["status"] if row else "new", done, (*([] if row else [Record.SALE]), *created),
         remember,
     )  # fmt: skip
+
+
+async def _versions(
+    conn: Connection, tevo_order_id: int, row: asyncpg.Record | None, incoming: Incoming | None
+) -> list[Version]:
+    """Every version of the sale, `incoming` added; a sale stored without any (by the previous
+    release) first gets its stored body as one, so nothing it knew is lost."""
+    versions = await add_and_load(conn, tevo_order_id, incoming)
+    known = [v for v in versions if incoming is None or v != incoming.version]
+    if row is not None and not known and await adopt_legacy(conn, tevo_order_id):
+        versions = await add_and_load(conn, tevo_order_id, None)
+    return versions
 
 
 async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx: Context) -> Target:
