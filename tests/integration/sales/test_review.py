@@ -200,3 +200,24 @@ async def test_show_prints_the_sale_its_invoice_and_history_but_no_body(
     assert "Jordan" not in out  # the buyer's details stay out
     assert "example.com" not in out
     assert await cli(processor_settings, "show", "999") == 2
+
+
+@pytest.mark.parametrize("raised_first", [False, True], ids=["created-first", "raised-first"])
+async def test_the_office_example_under_verification_ends_on_tevos_newest_total(
+    verifying_seller: Seller, db: asyncpg.Connection, fake: FakeTevo, raised_first: bool
+) -> None:
+    created = order("order_office")  # total 561.6
+    raised = order("order_office_delivery_updated", shipping="35.0", total="581.6", balance="581.6")
+    fake.add(raised)  # TEvo's API shows the order as it is now
+    steps = [("order_created", created), ("delivery_updated", raised)]
+    for event_type, body in reversed(steps) if raised_first else steps:
+        await verifying_seller.send(event_type, body)
+    row = await sale(db, OFFICE_ORDER)
+    assert (row["status"], row["review_reason"], row["total"]) == (
+        "invoiced",
+        None,
+        Decimal("581.6"),
+    )
+    invoiced = "SELECT total FROM pos.invoices WHERE tevo_order_id = $1"
+    assert await db.fetchval(invoiced, OFFICE_ORDER) == Decimal("581.6")
+    assert await invoices(db, OFFICE_ORDER) == 1
