@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from contracts import CANCELED_STATES, CLIENT, OFFICE, REJECTED, FraudCheck, Order, parse_timestamp
+from contracts import CANCELED_STATES, CLIENT, OFFICE, REJECTED, FraudCheck, Order
 
 
 class Status(StrEnum):
@@ -112,6 +112,7 @@ class Target:
     invoice: Version | None  # the body the invoice carries; None: never invoiced
     void_reason: str | None  # the invoice exists but does not stand
     review_reason: str | None
+    approval: Version | None = None  # the approval a Client's standing invoice rests on
 
     @property
     def invoice_live(self) -> bool:
@@ -128,6 +129,10 @@ def settle(versions: Sequence[Version], ctx: Context) -> Target:
         order = newest.order
         return Target(Status.NEEDS_REVIEW, newest, order.fraud_check_status, newest.ranked_at,
                       False, False, None, None, reason)  # fmt: skip
+    return _settled(active, disputes, ctx)
+
+
+def _settled(active: list[Version], disputes: list[str], ctx: Context) -> Target:
     decision, invoiced = None, None
     for version in active:
         if version.decision is not None:
@@ -139,6 +144,7 @@ def settle(versions: Sequence[Version], ctx: Context) -> Target:
     if disputes and status in (Status.AWAITING_FRAUD_CHECK, Status.NEEDS_REVIEW):
         status = Status.NEEDS_REVIEW
     fraud = decision or newest
+    rests_on = ctx.riskified and buyer_type(newest.order) == CLIENT and status is Status.INVOICED
     return Target(
         status=status,
         newest=newest,
@@ -149,6 +155,7 @@ def settle(versions: Sequence[Version], ctx: Context) -> Target:
         invoice=invoiced,
         void_reason=_void_reason(active, status, invoiced),
         review_reason=_review_reason(active, status, invoiced, disputes, ctx),
+        approval=decision if rests_on and decision is not None else None,
     )
 
 
@@ -244,18 +251,3 @@ def _waiting_reason(order: Order) -> str | None:
     if status not in FRAUD_RANK:
         return f"waiting: fraud_check_status {status!r} is not a value TEvo documents"
     return None  # pending: Riskified is on it, the ordinary wait
-
-
-def delivery_state(order: Order) -> str | None:
-    """The order's delivery state: `delivery.state`, else the state of its newest shipment."""
-    extra = order.model_extra or {}
-    delivery = extra.get("delivery")
-    if isinstance(delivery, dict) and isinstance(delivery.get("state"), str):
-        return str(delivery["state"])
-    shipments = [
-        (parse_timestamp(shipment.get("updated_at")) or NEVER, index, str(shipment["state"]))
-        for index, shipment in enumerate(extra.get("shipments") or [])
-        if isinstance(shipment, dict) and isinstance(shipment.get("state"), str)
-    ]
-    # compared as instants, not text; the later one in the list wins a tie
-    return max(shipments)[2] if shipments else None

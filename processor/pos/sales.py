@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import asyncpg
 import structlog
@@ -21,12 +20,8 @@ from contracts import Order
 from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.customers import customer_for
-from processor.pos.invoices import (
-    INVOICE_AFTER_SALE_SQL,
-    invoice_args,
-    sync_invoice,
-)
-from processor.pos.sale_rules import Context, Target, Version, delivery_state, settle
+from processor.pos.sale_rows import save_settled
+from processor.pos.sale_rules import Context, Target, Version, settle
 from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
 from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
@@ -44,31 +39,6 @@ SELECT s.status, s.customer_id, s.order_group_id, s.review_decision,
 FROM pos.sales s LEFT JOIN pos.invoices i ON i.tevo_order_id = s.tevo_order_id
 WHERE s.tevo_order_id = $1
 """
-SAVE_SQL = """
-INSERT INTO pos.sales (tevo_order_id, order_group_id, oid, buyer_type, buyer_id, state, subtotal,
-                       service_fee, shipping, tax, total, order_updated_at, order_digest,
-                       delivery_state, raw, customer_id, fraud_check_status, fraud_status_at,
-                       fraud_approved_seen, fraud_declined_seen, status, review_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18,
-        $19, $20, $21, $22)
-ON CONFLICT (tevo_order_id) DO UPDATE SET
-    order_group_id = EXCLUDED.order_group_id, oid = EXCLUDED.oid,
-    buyer_type = EXCLUDED.buyer_type, buyer_id = EXCLUDED.buyer_id, state = EXCLUDED.state,
-    subtotal = EXCLUDED.subtotal, service_fee = EXCLUDED.service_fee,
-    shipping = EXCLUDED.shipping, tax = EXCLUDED.tax, total = EXCLUDED.total,
-    order_updated_at = EXCLUDED.order_updated_at, order_digest = EXCLUDED.order_digest,
-    delivery_state = EXCLUDED.delivery_state, raw = EXCLUDED.raw,
-    customer_id = EXCLUDED.customer_id, fraud_check_status = EXCLUDED.fraud_check_status,
-    fraud_status_at = EXCLUDED.fraud_status_at,
-    fraud_approved_seen = EXCLUDED.fraud_approved_seen,
-    fraud_declined_seen = EXCLUDED.fraud_declined_seen,
-    status = EXCLUDED.status, review_reason = EXCLUDED.review_reason, updated_at = now()
-"""
-SAVE_AND_INVOICE_SQL = f"""
-WITH sale AS (
-{SAVE_SQL}
-RETURNING tevo_order_id, customer_id
-){INVOICE_AFTER_SALE_SQL}"""
 
 
 @dataclass(frozen=True)
@@ -152,7 +122,7 @@ async def settle_sale(
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
     stored = row if row is not None and row["invoice_id"] is not None else None
-    done, created = await _save(conn, (tevo_order_id, group, customer_id), target, stored)
+    done, created = await save_settled(conn, (tevo_order_id, group, customer_id), target, stored)
     return Settled(
         target, row["status"] if row else "new", done, (*([] if row else [Record.SALE]), *created),
         remember,
@@ -172,39 +142,26 @@ async def _versions(
 
 
 async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx: Context) -> Target:
-    """The target once TEvo's API confirmed the body a standing invoice would come from.
+    """The target once TEvo's API confirmed what a standing invoice rests on: the body it comes
+    from and, for a Client, the approval (only its buyer and fraud status: the amounts may have
+    moved on since, and the invoice's own body is checked in full).
 
     A body TEvo contradicts is marked disputed and no longer counts; the sale is settled again
     without it (it may then wait in `needs_review` with the differences as its reason).
     """
     while True:
         target = settle(versions, ctx)
-        body = target.invoice
-        unconfirmed = body is not None and not (body.trusted or body.verified)
-        if not (target.invoice_live and unconfirmed) or deps.tevo_api is None:
+        if not target.invoice_live or deps.tevo_api is None:
             return target
-        assert body is not None  # noqa: S101 - `unconfirmed` says so; mypy cannot tell
-        problem = await check_before_invoicing(deps, body.order)
+        checks = [(target.invoice, False), (target.approval, True)]
+        due = [(v, only) for v, only in checks if v is not None and not (v.trusted or v.verified)]
+        if not due:
+            return target
+        body, decision_only = due[0]
+        problem = await check_before_invoicing(deps, body.order, decision_only=decision_only)
         await record_check(conn, body, problem)
         checked = replace(body, verified=problem is None, disputed=problem)
         versions = [checked if v == body else v for v in versions]
-
-
-async def _save(
-    conn: Connection,
-    ids: tuple[int, int, int | None],
-    target: Target,
-    stored: asyncpg.Record | None,
-) -> tuple[list[str], list[Record]]:
-    """Write the sale and bring its invoice (`stored`, read under the lock) to the target;
-    what was done, what was created. `ids`: the order, its group and the customer."""
-    columns = _columns(*ids, target)
-    if stored is None and target.invoice is not None and ids[2] is not None:
-        made = await conn.fetchval(SAVE_AND_INVOICE_SQL, *columns, *invoice_args(target))
-        done = ["invoice created"] + (["invoice voided"] if target.void_reason else [])
-        return done, [Record.INVOICE] if made is not None else []
-    await conn.execute(SAVE_SQL, *columns)
-    return (await sync_invoice(conn, stored, target) if stored is not None else []), []
 
 
 async def _customer(
@@ -228,34 +185,3 @@ def _order_group_id(inbound: Inbound, order: Order) -> int:
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
     return group
-
-
-def _columns(
-    tevo_order_id: int, group: int, customer_id: int | None, target: Target
-) -> tuple[Any, ...]:
-    newest = target.newest
-    order, buyer = newest.order, newest.order.buyer
-    return (
-        tevo_order_id,
-        group,
-        order.oid,
-        buyer.type if buyer else None,
-        buyer.id if buyer else None,
-        order.normalized_state,
-        order.subtotal,
-        order.service_fee,
-        order.shipping,
-        order.tax,
-        order.total,
-        order.updated_at,
-        newest.digest,
-        delivery_state(order),
-        newest.raw,
-        customer_id,
-        target.fraud_status,
-        target.fraud_at,
-        target.approved_seen,
-        target.declined_seen,
-        target.status.value,
-        target.review_reason,
-    )

@@ -68,6 +68,8 @@ def _fraud_check_agrees(webhook: Order, tevo: Order) -> bool:
     return webhook.fraud_check_status != approved or tevo.fraud_check_status == approved
 
 
+# What a fraud decision is checked on when the amounts are another body's to answer for.
+DECISION_FIELDS = frozenset({"buyer.type", "buyer.id", "fraud_check_status"})
 _CHECKS: tuple[tuple[str, Callable[[Order, Order], bool]], ...] = (
     ("buyer.type", lambda w, t: _buyer_type(w) == _buyer_type(t)),
     ("buyer.id", lambda w, t: _buyer_id(w) == _buyer_id(t)),
@@ -77,16 +79,18 @@ _CHECKS: tuple[tuple[str, Callable[[Order, Order], bool]], ...] = (
 )
 
 
-def compare(webhook: Order, tevo: Order) -> Verdict:
-    """The verdict on a webhook's order given TEvo's answer for the same id."""
-    differences = tuple(name for name, agrees in _CHECKS if not agrees(webhook, tevo))
+def compare(webhook: Order, tevo: Order, *, decision_only: bool = False) -> Verdict:
+    """The verdict on a webhook's order given TEvo's answer for the same id; `decision_only`
+    compares the buyer and the fraud check alone."""
+    checks = [(n, c) for n, c in _CHECKS if not decision_only or n in DECISION_FIELDS]
+    differences = tuple(name for name, agrees in checks if not agrees(webhook, tevo))
     if not differences:
         return OK
     fields = ", ".join(differences)
     return Verdict(differences, f"webhook differs from TEvo's order {webhook.id} in: {fields}")
 
 
-async def verify_order(api: OrdersApi, order: Order) -> Verdict:
+async def verify_order(api: OrdersApi, order: Order, *, decision_only: bool = False) -> Verdict:
     """Fetch `GET /orders/{id}` and compare; an order TEvo does not know is a mismatch.
 
     Raises `UpstreamUnavailable` (retryable) when TEvo cannot answer, and
@@ -99,10 +103,12 @@ async def verify_order(api: OrdersApi, order: Order) -> Verdict:
         tevo = Order.model_validate(found)
     except ValidationError:
         raise UpstreamUnavailable(f"TEvo API's order {order.id} is not an order") from None
-    return compare(order, tevo)
+    return compare(order, tevo, decision_only=decision_only)
 
 
-async def check_before_invoicing(deps: Deps, order: Order) -> str | None:
+async def check_before_invoicing(
+    deps: Deps, order: Order, *, decision_only: bool = False
+) -> str | None:
     """None when the order may be invoiced (or verification is off); else why not.
 
     The sales rules call this just before an invoice or purchase order is created, and on a
@@ -111,7 +117,7 @@ async def check_before_invoicing(deps: Deps, order: Order) -> str | None:
     """
     if deps.tevo_api is None:
         return None
-    verdict = await verify_order(deps.tevo_api, order)
+    verdict = await verify_order(deps.tevo_api, order, decision_only=decision_only)
     if verdict.ok:
         log.info("verify.matched", tevo_order_id=order.id)
         return None

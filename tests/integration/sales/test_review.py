@@ -221,3 +221,18 @@ async def test_the_office_example_under_verification_ends_on_tevos_newest_total(
     invoiced = "SELECT total FROM pos.invoices WHERE tevo_order_id = $1"
     assert await db.fetchval(invoiced, OFFICE_ORDER) == Decimal("581.6")
     assert await invoices(db, OFFICE_ORDER) == 1
+
+
+async def test_a_forged_approval_under_a_genuine_newer_body_invoices_nothing(
+    verifying_seller: Seller, db: asyncpg.Connection, fake: FakeTevo
+) -> None:
+    fake.add(order("order_client"))  # TEvo: still pending
+    forged = order("order_client_approved", updated_at="2026-11-21T09:05:00Z")
+    await verifying_seller.send("fraud_response_received", forged, CLIENT_GROUP)
+    genuine = order("order_client", updated_at="2026-11-21T09:10:00Z")  # pending, newer
+    await verifying_seller.send("delivery_updated", genuine, CLIENT_GROUP)
+    row = await sale(db, CLIENT_ORDER)
+    assert row["status"] == "needs_review"
+    assert "not confirmed by TEvo" in row["review_reason"]
+    assert "fraud_check_status" in row["review_reason"]
+    assert await invoices(db, CLIENT_ORDER) == 0

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import parse_order
+from processor.pos.sale_rows import delivery_state
 from processor.pos.sale_rules import (
     CONFLICTING_FRAUD,
     FRAUD_WAIT_EXCEEDED,
@@ -19,7 +20,6 @@ from processor.pos.sale_rules import (
     Context,
     Status,
     Version,
-    delivery_state,
     ranked_time,
     settle,
 )
