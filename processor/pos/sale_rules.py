@@ -2,18 +2,18 @@
 
 `settle` puts the bodies (`Version`s: webhooks, and TEvo's own copies) in TEvo's timeline order
 (`Version.key`) and walks it once. A step is *invoiceable* when its body can be invoiced and,
-for a Client under Riskified, the newest fraud decision up to it is `approved`; the sale has an
-invoice if any step was, carrying the last invoiceable step's body. The status: `canceled` if
-any version cancels, `fraud_declined` if the newest decision declined, `invoiced` if any step
-was invoiceable, else held with a reason. Which versions arrived decides everything; the order
-they arrived in decides nothing (README, "Sales rules").
+for a Client under Riskified, the newest fraud decision up to it is `approved`; the invoice
+carries the last invoiceable step's body. The POS cannot unmake an invoice, so whether one
+exists only grows with the set. The status: `canceled` if any version cancels, `fraud_declined`
+if the newest decision declined, `invoiced` if a step was invoiceable, else held with a reason.
+The order the versions arrived in decides nothing (README, "Sales rules").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from contracts import CANCELED_STATES, CLIENT, OFFICE, REJECTED, FraudCheck, Order
@@ -31,22 +31,12 @@ APPROVED, DECLINED, PENDING = FraudCheck.APPROVED, FraudCheck.DECLINED, FraudChe
 FRAUD_RANK: dict[str | None, int] = {None: 0, PENDING: 1, APPROVED: 2, DECLINED: 3}
 ENDING_STATES = CANCELED_STATES | {REJECTED}  # a sale treats a rejection as a cancel
 NEVER = datetime.min.replace(tzinfo=UTC)
-# TEvo's clock and ours may differ a little; a body dated further ahead than this is not
-# believed, or one bad timestamp would outrank every later body for good.
-FUTURE_SLACK = timedelta(hours=1)
 
 # Review reasons; FRAUD_WAIT_EXCEEDED always comes last (the watch appends it, see ops.review).
 CONFLICTING_FRAUD = "conflicting fraud decisions"
 NO_FRAUD_STATUS = "waiting for Riskified: the order has no fraud_check_status"
 FUTURE_TIMESTAMP = "a body's updated_at lies in the future: it ranks as undated"
 FRAUD_WAIT_EXCEEDED = "waited longer than TEVO_FRAUD_WAIT_LIMIT for a fraud decision"
-
-
-def ranked_time(updated_at: datetime | None, received_at: datetime) -> datetime | None:
-    """`updated_at` as the timeline ranks it: None when it lies too far past its arrival."""
-    if updated_at is None or updated_at > received_at + FUTURE_SLACK:
-        return None
-    return updated_at
 
 
 def cancel_reason(order: Order, cancels: str | None) -> str | None:
@@ -133,14 +123,18 @@ def settle(versions: Sequence[Version], ctx: Context) -> Target:
 
 
 def _settled(active: list[Version], disputes: list[str], ctx: Context) -> Target:
-    decision, invoiced = None, None
+    decision, stood = None, None  # the newest decision so far; the last invoiceable step
     for version in active:
         if version.decision is not None:
             decision = version
-        if _invoiceable(version, decision, ctx):
-            invoiced = version
+        if _invoiceable(version, None if decision is None else decision.decision == APPROVED, ctx):
+            stood = version
     newest = active[-1]
-    status = _status(active, decision, invoiced, ctx)
+    status = _status(active, decision, stood, ctx)
+    # An invoice, once made, cannot be unmade, so whether one exists must only ever grow with
+    # the set: a decline or a cancel landing between an approval and a later body takes the
+    # invoiceable step away, not the invoice an earlier, smaller set made.
+    invoiced = stood or _any_invoiceable(active, ctx)
     if disputes and status in (Status.AWAITING_FRAUD_CHECK, Status.NEEDS_REVIEW):
         status = Status.NEEDS_REVIEW
     fraud = decision or newest
@@ -154,25 +148,32 @@ def _settled(active: list[Version], disputes: list[str], ctx: Context) -> Target
         declined_seen=any(v.decision == DECLINED for v in active),
         invoice=invoiced,
         void_reason=_void_reason(active, status, invoiced),
-        review_reason=_review_reason(active, status, invoiced, disputes, ctx),
+        review_reason=_review_reason(active, status, stood, disputes, ctx),
         approval=decision if rests_on and decision is not None else None,
     )
 
 
-def _invoiceable(version: Version, decision: Version | None, ctx: Context) -> bool:
+def _invoiceable(version: Version, approved: bool | None, ctx: Context) -> bool:
+    """Whether the body could be invoiced, given the deciding approval (None: no decision)."""
     order = version.order
     if cancel_reason(order, version.cancels) or not ctx.has_customer or invoice_problem(order):
         return False
     buyer = buyer_type(order)
     if buyer == OFFICE or (buyer == CLIENT and not ctx.riskified):
         return True
-    if buyer == CLIENT and decision is not None:
-        return decision.decision == APPROVED
+    if buyer == CLIENT and approved is not None:
+        return approved
     return ctx.operator_invoice
 
 
+def _any_invoiceable(active: list[Version], ctx: Context) -> Version | None:
+    """The newest body that could be invoiced on some approval in the set, whatever its time."""
+    approved = True if any(v.decision == APPROVED for v in active) else None
+    return next((v for v in reversed(active) if _invoiceable(v, approved, ctx)), None)
+
+
 def _status(
-    active: list[Version], decision: Version | None, invoiced: Version | None, ctx: Context
+    active: list[Version], decision: Version | None, stood: Version | None, ctx: Context
 ) -> Status:
     newest = active[-1]
     if any(cancel_reason(v.order, v.cancels) for v in active):
@@ -180,7 +181,7 @@ def _status(
     fraud_matters = ctx.riskified and buyer_type(newest.order) == CLIENT
     if fraud_matters and decision is not None and decision.decision == DECLINED:
         return Status.FRAUD_DECLINED
-    if invoiced is not None:
+    if stood is not None:
         return Status.INVOICED
     if fraud_matters and decision is None and not ctx.operator_invoice:
         return Status.AWAITING_FRAUD_CHECK
@@ -208,7 +209,7 @@ def invoice_problem(order: Order) -> str | None:
 def _review_reason(
     active: list[Version],
     status: Status,
-    invoiced: Version | None,
+    stood: Version | None,
     disputes: list[str],
     ctx: Context,
 ) -> str | None:
@@ -225,7 +226,7 @@ def _review_reason(
         decisions = {v.decision for v in active}
         if APPROVED in decisions and DECLINED in decisions:
             reasons.append(CONFLICTING_FRAUD)
-    if status is Status.INVOICED and invoiced is not newest:
+    if status is Status.INVOICED and stood is not newest:
         why = _held_reason(newest.order, ctx) or "its buyer or fraud status changed"
         reasons.append(f"the newest order cannot be invoiced ({why}): the invoice keeps an older")
     if any(v.future for v in active):

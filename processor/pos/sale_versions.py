@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from contracts import Order, parse_order
-from processor.pos.sale_rules import Version, ranked_time
+from processor.pos.sale_rules import Version
 from processor.runtime.message import Connection
 
 WEBHOOK, TEVO = "webhook", "tevo"
+# TEvo's clock and ours may differ a little; a body dated further ahead than this is not
+# believed, or one bad timestamp would outrank every later body for good.
+FUTURE_SLACK = timedelta(hours=1)
 _COLUMNS = "source, event_type, digest, cancels, ranked_at, body::text AS body, verified, disputed"
 LOAD_SQL = f"SELECT {_COLUMNS} FROM pos.sale_versions WHERE tevo_order_id = $1"  # noqa: S608 - constants
 # One round trip: the new row is not visible to the statement's own SELECT, hence the UNION.
@@ -49,6 +52,13 @@ CHECKED_SQL = """
 UPDATE pos.sale_versions SET verified = $5, disputed = $6
 WHERE tevo_order_id = $1 AND source = $2 AND event_type = $3 AND digest = $4
 """
+
+
+def ranked_time(updated_at: datetime | None, received_at: datetime) -> datetime | None:
+    """`updated_at` as the timeline ranks it: None when it lies too far past its arrival."""
+    if updated_at is None or updated_at > received_at + FUTURE_SLACK:
+        return None
+    return updated_at
 
 
 @dataclass(frozen=True)

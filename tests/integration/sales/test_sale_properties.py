@@ -106,20 +106,24 @@ def history(draw: st.DrawFn) -> list[Webhook]:
 
 def expected(webhooks: list[Webhook], buyer: str) -> dict[str, Any]:
     """What the rules say of this set, worked out apart from `sale_rules`: the newest decision
-    decides, the newest body the amounts, and an invoice exists if the timeline ever had one."""
+    decides; the invoice is the last step of the timeline that could be invoiced, else (a decline
+    or cancel in between) the newest body, once the set holds an approval."""
     timeline = sorted(webhooks, key=Webhook.key)
     decision = None
-    invoiced = None
+    stood = None
     for webhook in timeline:
         if webhook.fraud in ("approved", "declined"):
             decision = webhook.fraud
         if not webhook.cancels and (buyer == "Office" or decision == "approved"):
-            invoiced = webhook
+            stood = webhook
+    bodies = [w for w in timeline if not w.cancels]
+    approval = any(w.fraud == "approved" for w in webhooks)
+    invoiced = stood or (bodies[-1] if bodies and (buyer == "Office" or approval) else None)
     if any(w.cancels for w in webhooks):
         status = "canceled"
     elif buyer == "Client" and decision == "declined":
         status = "fraud_declined"
-    elif invoiced is not None:
+    elif stood is not None:
         status = "invoiced"
     else:
         status = "awaiting_fraud_check"
