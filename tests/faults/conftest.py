@@ -49,6 +49,7 @@ def private() -> Iterator[Private]:
     """A RabbitMQ node and a Postgres cluster of this session's own, deleted at its end."""
     # A short path: Postgres' socket path must stay under about 100 characters.
     base = Path(tempfile.mkdtemp(prefix="tevo-faults-"))
+    base.chmod(0o755)  # Postgres' own user must reach its data directory inside
     rabbit, postgres = PrivateRabbit(base / "rabbitmq"), PrivatePostgres(base / "postgres")
     try:
         rabbit.spawn()  # boots while Postgres is created

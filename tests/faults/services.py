@@ -196,7 +196,8 @@ class PrivatePostgres:
         initdb = str(self.bin / "initdb")
         argv = [initdb, "-D", str(self.base / "data"), "-A", "trust", "-U", "postgres"]
         argv += ["-E", "UTF8", "--no-sync"]
-        subprocess.run(self._as_owner(*argv), check=True, capture_output=True)  # noqa: S603 - our own argv
+        done = subprocess.run(self._as_owner(*argv), check=False, capture_output=True)  # noqa: S603 - our own argv
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
 
     async def start(self) -> None:
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
