@@ -24,9 +24,6 @@ from tests.processes import Service
 
 pytestmark = pytest.mark.faults
 
-# Seconds after the processor's HTTP port opened at which the broker goes away: while it
-# connects, while it declares its queues, and once it consumes.
-MOMENTS = (0.3, 1.0, 4.0)
 GOOD = 300  # good webhooks behind the poisoned one: more than one prefetch window (128)
 OUTAGE = 25.0  # seconds without Postgres: five times the retry budget of the test below
 
@@ -46,23 +43,39 @@ async def test_rabbitmq_restarts_while_the_processor_starts(
 ) -> None:
     rabbit, processor = stack.private.rabbit, stack.processor
     await processor.stop()
-    for moment in MOMENTS:
+    # 1. the broker is down when the processor starts, and comes back
+    async with rabbitmq_stopped(rabbit):
         await processor.start()
-        await eventually(lambda: _logged(processor, "http.listening"), within=60)
-        await asyncio.sleep(moment)
-        async with rabbitmq_stopped(rabbit):
-            await asyncio.sleep(1)
-        # no restart of its own: the same process consumes again
-        await eventually(lambda: _consuming(stack), within=60, interval=0.5)
-        assert processor.running, processor.tail()
-        await processor.stop()
+        await eventually(lambda: _logged(processor, "processor.broker_lost"), within=60)
+    await _consumes_again(stack)
+    # 2. the node dies (SIGKILL: no goodbye) once connected, while the queues are declared
     await processor.start()
+    await eventually(lambda: _logged(processor, "processor.connected"), within=60, interval=0.01)
+    rabbit.kill()
+    await rabbit.up()
+    await _consumes_again(stack)
+    # 3. the broker restarts once the processor consumes
+    await processor.start()
+    await eventually(lambda: _logged(processor, "processor.started"), within=60)
+    async with rabbitmq_stopped(rabbit):
+        await asyncio.sleep(1)
+    await _consumes_again(stack, stop=False)
     await _migrate_waits_for_the_broker(stack)
     async with under_load(stack) as load:
         pass
     counts = await exactly_once(stack, load)
     report(capsys, "RabbitMQ restarts while the processor starts", counts)
     assert processor.running, processor.tail()
+
+
+async def _consumes_again(stack: Stack, *, stop: bool = True) -> None:
+    """The same process consumes again, no restart of its own; then stop it for the next go."""
+    processor = stack.processor
+    await eventually(lambda: _consuming(stack), within=90, interval=0.5)
+    assert processor.running, processor.tail()
+    assert processor.logged("processor.broker_lost"), "the fault came too late to be one"
+    if stop:
+        await processor.stop()
 
 
 async def test_memory_alarm_with_a_poisoned_message_ahead(
@@ -88,8 +101,10 @@ async def test_memory_alarm_with_a_poisoned_message_ahead(
             await eventually(all_applied, within=90, interval=0.5)
         finally:
             await conn.close()
+        during_alarm = len(load.accepted)
         assert stack.processor.running, stack.processor.tail()
     counts = await exactly_once(stack, load, dead=1)
+    counts["applied_during_alarm"] = during_alarm
     report(capsys, "memory alarm, poisoned message ahead of the good ones", counts)
 
 
