@@ -66,11 +66,14 @@ class FakeDelivery:
 
 
 class FakeConnection:
-    """Enough of a connection for the dispatcher: the inbox insert says "new"."""
+    """Enough of a connection for the dispatcher: the inbox has nothing, its insert says "new"."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
+
+    async def fetch(self, *_: object) -> list[dict[str, str]]:
+        return []  # the inbox knows none of the messages
 
     async def fetchval(self, *_: object) -> bool:
         return True
@@ -117,7 +120,8 @@ def _dispatcher(recorder: Recorder, pool: FakePool) -> Dispatcher:
 
 async def _handle(recorder: Recorder, pool: FakePool, headers: dict[str, Any]) -> Outcome:
     delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, headers))
-    return await _dispatcher(recorder, pool).handle(CONSUMER, delivery)
+    (outcome,) = await _dispatcher(recorder, pool).handle_batch(CONSUMER, [delivery])
+    return outcome
 
 
 async def test_a_database_failure_while_it_answers_goes_to_the_first_delay_queue() -> None:
@@ -175,12 +179,12 @@ async def test_a_database_outage_pauses_and_requeues_without_spending_an_attempt
     recorder, pool = Recorder(), FakePool(ConnectionRefusedError(111, "refused"))
     dispatcher = _dispatcher(recorder, pool)
     delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, HEADERS))
-    assert await dispatcher.handle(CONSUMER, delivery) is Outcome.PAUSED
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
     assert recorder.events == ["nack requeue=True"]  # back to the queue, no copy, no attempt
     assert dispatcher.pause.reason == "database unavailable"
     assert dispatcher.pause.tripped.is_set()
     tried = pool.acquired
     # while paused, a delivery goes straight back without touching the database
-    assert await dispatcher.handle(CONSUMER, delivery) is Outcome.PAUSED
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
     assert pool.acquired == tried
     assert recorder.events == ["nack requeue=True", "nack requeue=True"]
