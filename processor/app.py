@@ -27,9 +27,10 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
-from processor.runtime.message import Consumer, Deps
+from processor.runtime.message import Consumer
 from processor.runtime.pause import Pause
 from processor.runtime.session import Session, connection_name
 from processor.settings import ProcessorSettings

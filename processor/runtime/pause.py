@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from processor.deps import OrdersApi
 from processor.errors import DatabaseUnavailable, ProcessingError, UpstreamUnavailable
 from processor.metrics import ProcessorMetrics
-from processor.tevo.api import OrdersApi
 
 log = structlog.get_logger("processor.runtime.pause")
 

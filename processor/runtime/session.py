@@ -27,11 +27,12 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.common import FieldTable
 
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Consumer, Deps
+from processor.runtime.message import Consumer
 from processor.runtime.pause import Pause
 from processor.runtime.republish import Publisher
 from processor.runtime.topology import declare

@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from contracts import envelope as h
+from processor.deps import Deps
 from processor.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -29,7 +30,7 @@ from processor.errors import (
     translate,
 )
 from processor.metrics import ProcessorMetrics
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.tevo.verify import answers, fetch_answers
 
 log = structlog.get_logger("processor.runtime.dispatch")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from contracts import Order, parse_order
+from processor.deps import Deps
 from processor.errors import NeedsVerification, UpstreamUnavailable
-from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.verify import (
     answers,
