@@ -75,6 +75,9 @@ _UNAVAILABLE = (
     asyncpg.AdminShutdownError,
     asyncpg.QueryCanceledError,
     asyncpg.InsufficientResourcesError,
+    # asyncpg's own state error on a pooled connection that the server cut mid-operation
+    # ("cannot switch to state ...; another operation is in progress"): a lost connection
+    asyncpg.InternalClientError,
     ConnectionError,
     OSError,
     TimeoutError,
