@@ -16,6 +16,7 @@ from processor.ops.review import Answer, Result, record_operator_act
 from processor.pos.sale_versions import Incoming
 from processor.pos.sales import settle_sale
 from processor.runtime.message import Connection
+from processor.tevo.verify import answers
 
 log = structlog.get_logger("processor.ops.recheck")
 
@@ -33,13 +34,15 @@ async def recheck(conn: Connection, deps: Deps, api: OrdersApi, order_id: int) -
     incoming = Incoming.tevo_copy(found, datetime.now(UTC))
     if incoming.version.order.id != order_id:
         return Answer(Result.NOTHING_TO_DO, f"TEvo answered for another order than {order_id}")
-    async with conn.transaction():
-        settled = await settle_sale(conn, deps, order_id, group, incoming)
-        note = f"TEvo's copy applied: {settled.note(incoming.version)}"
-        state = incoming.version.order.normalized_state
-        await record_operator_act(
-            conn, order_id, group, event_type="review_recheck", state=state, note=note
-        )
+    # TEvo's answer is at hand: a check of another body (a Client's approval) is made against it
+    with answers({order_id: found}):
+        async with conn.transaction():
+            settled = await settle_sale(conn, deps, order_id, group, incoming)
+            note = f"TEvo's copy applied: {settled.note(incoming.version)}"
+            state = incoming.version.order.normalized_state
+            await record_operator_act(
+                conn, order_id, group, event_type="review_recheck", state=state, note=note
+            )
     log.info(
         "review.rechecked",
         tevo_order_id=order_id,

@@ -236,3 +236,19 @@ async def test_a_forged_approval_under_a_genuine_newer_body_invoices_nothing(
     assert "not confirmed by TEvo" in row["review_reason"]
     assert "fraud_check_status" in row["review_reason"]
     assert await invoices(db, CLIENT_ORDER) == 0
+
+
+async def test_resolve_invoice_under_verification_asks_tevo_first(
+    seller: Seller, db: asyncpg.Connection, fake: FakeTevo, verified_settings: ProcessorSettings
+) -> None:
+    fake.add(order("order_brokerage"))
+    await seller.send("order_created", order("order_brokerage"))
+    forged = order("order_brokerage", id=BROKERAGE_ORDER + 1)  # TEvo does not know it
+    await seller.send("order_created", forged)
+    invoice = ("--invoice", "--note", "checked with the broker")
+    assert await cli(verified_settings, "resolve", str(BROKERAGE_ORDER), *invoice) == 0
+    assert await invoices(db, BROKERAGE_ORDER) == 1
+    assert await cli(verified_settings, "resolve", str(BROKERAGE_ORDER + 1), *invoice) == 1
+    assert await invoices(db, BROKERAGE_ORDER + 1) == 0
+    seen = [path for path in fake.seen if path.startswith("GET /v9/orders/")]
+    assert seen == [f"GET /v9/orders/{BROKERAGE_ORDER}", f"GET /v9/orders/{BROKERAGE_ORDER + 1}"]
