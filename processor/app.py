@@ -15,12 +15,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
-import aio_pika
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from processor.broker import connect_broker
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
 from processor.runtime.batching import Batcher
@@ -33,20 +32,7 @@ from processor.tevo.api import open_api
 log = structlog.get_logger("processor")
 
 CONNECT_RETRY_DELAY = 2.0
-# Seconds between reconnection attempts of a robust connection after the broker went away.
-RECONNECT_INTERVAL = 2.0
 T = TypeVar("T")
-
-
-async def connect_broker(
-    settings: ProcessorSettings, role: str = "processor"
-) -> AbstractRobustConnection:
-    """A robust connection named `<role>@<host>:<pid>` in the console, one process each."""
-    return await aio_pika.connect_robust(
-        settings.amqp_url,
-        client_properties={"connection_name": f"{role}@{socket.gethostname()}:{os.getpid()}"},
-        reconnect_interval=RECONNECT_INTERVAL,
-    )
 
 
 class StoppedBeforeStart(Exception):

@@ -6,7 +6,7 @@ import argparse
 
 import structlog
 
-from processor.app import connect_broker
+from processor.broker import connect_broker
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aio_pika
 import structlog
 from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
 from contracts import Topology
 from processor import registry
+from processor.broker import connect_once
 from processor.runtime.message import Consumer
 from processor.runtime.republish import publish_copy
 from processor.runtime.topology import declare
@@ -58,10 +57,7 @@ def _positive(text: str) -> int:
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     topology = settings.topology
     consumers = registry.CONSUMERS  # as registered when the command runs, not when imported
-    connection = await aio_pika.connect(
-        settings.amqp_url,
-        client_properties={"connection_name": f"unrouted@{socket.gethostname()}"},
-    )
+    connection = await connect_once(settings, "unrouted")
     async with connection:
         if args.action == "list":
             lines = await list_unrouted(connection, topology, consumers, args.limit or LIST_LIMIT)
