@@ -40,6 +40,7 @@ class FailoverConnection(RobustConnection):
     def __init__(self, url: URL, brokers: Brokers, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
         self._brokers = brokers
+        self.reconnect_callbacks.add(self._reconnected)
 
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         if not self._close_called and len(self._brokers.urls) > 1:
@@ -47,6 +48,9 @@ class FailoverConnection(RobustConnection):
             self.url = URL(self._brokers.rotation(lost)[0])
             log.warning("broker.failover", lost=node_of(lost), next=node_of(str(self.url)))
         await super()._on_connection_close(closing)
+
+    def _reconnected(self, _connection: object) -> None:
+        log.info("broker.reconnected", node=node_of(str(self.url)))
 
 
 async def connect_broker(
