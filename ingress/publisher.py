@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from datetime import datetime
 
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 from pamqp.commands import Basic
 
 from contracts import Topology, WebhookEnvelope
@@ -19,6 +20,7 @@ from contracts.brokers import Brokers, first_answering, node_of
 log = structlog.get_logger("ingress.publisher")
 
 RECONNECT_DELAY = 2.0  # after every node of the list refused
+RENEW_AFTER_NACK = 2.0  # seconds a connection is kept before a nack replaces it
 CONNECT_TIMEOUT = 5.0  # seconds one node may take to open a connection before the next is tried
 PROBE_ROUTING_KEY = "tevo.ingress.readiness-probe"
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
@@ -56,6 +58,7 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._node: str | None = None  # the URL of the node connected to, or lost last
+        self._connected_at = 0.0  # time.monotonic() of the last connect
         self._connecting: asyncio.Task[None] | None = None
         self._closing = False
         self._unconfirmed = False  # the last publish got no confirm
@@ -104,10 +107,24 @@ class Publisher:
             await connection.close()
             raise
         self._connection, self._channel, self._exchange = connection, channel, exchange
-        self._node = url
+        self._node, self._connected_at = url, time.monotonic()
         for closing in (connection.close_callbacks, channel.close_callbacks):
             closing.add(lambda *_: self._lost(connection))
         log.info("broker.connected", exchange=exchange.name, node=node_of(url))
+
+    def _nacked(self) -> None:
+        """RabbitMQ refused a publish: start again on a new connection, at most every few seconds.
+
+        A queue at its length limit nacks until it drains, and a new connection changes nothing
+        there. But on RabbitMQ 3.10 a channel whose first publish to a quorum queue finds that
+        queue's leader dead is nacked for good, while a new channel's publishes are confirmed
+        once a new leader is elected (tests/cluster hit it).
+        """
+        connection = self._connection
+        if connection is None or time.monotonic() - self._connected_at < RENEW_AFTER_NACK:
+            return
+        log.warning("broker.nacked", node=node_of(self._node or ""), action="reconnect")
+        self._lost(connection)
 
     def _lost(self, connection: AbstractConnection) -> None:
         """The connection or its channel closed: connect again, to another node first."""
@@ -155,6 +172,11 @@ class Publisher:
         except TimeoutError:
             self._unconfirmed = True
             raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
+        except DeliveryError as exc:
+            self._unconfirmed = True
+            if isinstance(exc.frame, Basic.Nack):
+                self._nacked()
+            raise BrokerUnavailable("publish refused: DeliveryError") from exc
         except CONNECTION_EXCEPTIONS as exc:
             self._unconfirmed = True
             raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc

@@ -208,13 +208,15 @@ class Cluster:
 
     async def leader(self, queue: str) -> Node:
         """The node leading quorum queue `queue`, as the cluster says."""
+        leader = (await self.leaders(queue)).get(queue)
+        return next(node for node in self.nodes if node.name == leader)
+
+    async def leaders(self, prefix: str) -> dict[str, str]:
+        """The leading node of every quorum queue whose name starts with `prefix`."""
         live = await self._any_running()
         out = await self.ctl(live, "list_queues", "name", "leader", "--no-table-headers")
-        for line in out.splitlines():
-            name, _, leader = line.partition("\t")
-            if name == queue:
-                return next(node for node in self.nodes if node.name == leader.strip())
-        raise AssertionError(f"{queue} is not on the cluster: {out}")
+        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {name: leader.strip() for name, leader in pairs if name.startswith(prefix)}
 
     async def members(self, queue: str) -> list[str]:
         live = await self._any_running()
@@ -235,10 +237,8 @@ class Cluster:
         """Every queue has a leader again (after a kill, once the survivors elected one)."""
 
         async def elected() -> bool | None:
-            live = await self._any_running()
-            out = await self.ctl(live, "list_queues", "name", "leader", "--no-table-headers")
-            leaders = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-            return all(leaders.get(q, "").strip() not in ("", "undefined") for q in queues) or None
+            leaders = await self.leaders("")
+            return all(leaders.get(q, "") not in ("", "undefined") for q in queues) or None
 
         await eventually(elected, within=60, interval=1)
 
