@@ -1,15 +1,25 @@
 """A list of nodes in `TEVO_AMQP_URL`: each service passes a node that refuses and uses the next.
 
-The first URL of each list points where nothing listens (port 1), the second at the test broker.
-The three-node cluster itself, with nodes killed under load, is tests/cluster.
+Nodes that refuse are a URL where nothing listens (port 1); two nodes that answer are the test
+broker under two names. The three-node cluster itself, with nodes killed under load, is
+tests/cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
 
+from contracts import Recipient, WebhookEnvelope
+from contracts.brokers import Brokers, node_of
 from ingress.app import create_app
+from ingress.publisher import RENEW_AFTER_NACK, BrokerUnavailable, Publisher
 from ingress.settings import IngressSettings
 from processor.broker import connect_broker, connect_once
 from processor.registry import CONSUMERS
@@ -69,3 +79,73 @@ async def test_a_set_group_size_is_declared(services: Services, namespace: str) 
         assert set(queues) == {c.name for c in CONSUMERS}
         # Redeclared with the same size, as every start does: accepted.
         await declare(channel, settings.topology, CONSUMERS, (1, 2))
+
+
+def _envelope() -> WebhookEnvelope:
+    return WebhookEnvelope(
+        recipient=Recipient.SELLER,
+        event_type="order_created",
+        body=json.dumps(order()).encode(),
+        order_group_id=4606857,
+    )
+
+
+async def test_a_lost_connection_moves_the_ingress_to_the_next_node(
+    ingress_settings: IngressSettings,
+) -> None:
+    # One broker under two names: for the publisher, two nodes of a list.
+    first = ingress_settings.amqp_url
+    second = first.replace("127.0.0.1", "localhost")
+    assert second != first, "the test broker must be named by its address"
+    publisher = Publisher(Brokers((first, second)), ingress_settings.topology, confirm_timeout=2.0)
+    with capture_logs() as logs:
+        publisher.start()
+        try:
+            await eventually(lambda: _ready(publisher))
+            connection = publisher._connection
+            assert connection is not None
+            await connection.close()  # as a node's death looks from here
+            assert not publisher.ready
+            await eventually(lambda: _ready(publisher))
+            await publisher.publish(_envelope(), datetime.now(UTC))
+        finally:
+            await publisher.close()
+    nodes = [e["node"] for e in logs if e["event"] in ("broker.connected", "broker.lost")]
+    assert nodes == [node_of(first), node_of(first), node_of(second)]
+
+
+async def test_a_nack_gets_the_ingress_a_new_connection(ingress_settings: IngressSettings) -> None:
+    topology = ingress_settings.topology
+    publisher = Publisher(Brokers((ingress_settings.amqp_url,)), topology, confirm_timeout=2.0)
+    full = f"{topology.namespace}.full"
+    with capture_logs() as logs:
+        publisher.start()
+        try:
+            await eventually(lambda: _ready(publisher))
+            async with await aio_pika.connect(ingress_settings.amqp_url) as connection:
+                channel = await connection.channel()
+                # A queue that refuses everything, bound beside the consumers: every publish
+                # of a seller webhook is nacked, as by a quorum queue whose leader died.
+                queue = await channel.declare_queue(
+                    full, arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+                )
+                await queue.bind(topology.webhooks_exchange, "seller.#")
+                try:
+                    for _ in range(2):  # the second nack comes after RENEW_AFTER_NACK
+                        with pytest.raises(BrokerUnavailable):
+                            await publisher.publish(_envelope(), datetime.now(UTC))
+                        await asyncio.sleep(RENEW_AFTER_NACK)
+                finally:
+                    await channel.queue_delete(full)
+            await eventually(lambda: _ready(publisher))
+            await publisher.publish(_envelope(), datetime.now(UTC))
+        finally:
+            await publisher.close()
+    events = [e["event"] for e in logs if e["event"].startswith("broker.")]
+    # A nack within RENEW_AFTER_NACK of connecting keeps the connection; a later one replaces it.
+    assert events[:2] == ["broker.connected", "broker.nacked"], events
+    assert events[-3:] == ["broker.nacked", "broker.lost", "broker.connected"], events
+
+
+async def _ready(publisher: Publisher) -> bool | None:
+    return publisher.ready or None
