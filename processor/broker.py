@@ -4,7 +4,10 @@ A robust connection (aio-pika's) reconnects and restores its channels, queues an
 only to the URL it started with: after its node dies it would wait for that node to come back.
 `FailoverConnection` points it at the next node of the list each time its connection is lost, so
 it resumes on a live node after one reconnect interval. aio-pika has no list of hosts of its own
-(mosquito/aio-pika#141).
+(mosquito/aio-pika#141), and no hook on a failed reconnection attempt: if the next node is down
+too, the connection keeps trying that one. With two nodes of three down no quorum queue has a
+majority anyway; a caller that gives up on a connection and calls `connect_broker(lost=...)`
+again goes through the whole list.
 """
 
 from __future__ import annotations
