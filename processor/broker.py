@@ -74,6 +74,7 @@ async def connect_broker(
             reconnect_interval=RECONNECT_INTERVAL,
         )
         await connection.connect(timeout=CONNECT_TIMEOUT)
+        log.info("broker.connected", role=role, node=node_of(url))
         return connection
 
     return await _first_node(brokers.rotation(lost), role, connect)
@@ -93,14 +94,13 @@ async def connect_once(settings: ServiceSettings, role: str) -> AbstractConnecti
 async def _first_node(
     urls: tuple[str, ...], role: str, connect: Callable[[str, str], Awaitable[C]]
 ) -> C:
+    """The first node's connection; only the nodes that fail are logged (a command prints its
+    own output, and a successful connect is no news to it)."""
     name = f"{role}@{socket.gethostname()}:{os.getpid()}"  # one per process in the console
-
-    async def attempt(url: str) -> C:
-        connection = await connect(url, name)
-        log.info("broker.connected", role=role, node=node_of(url))
-        return connection
 
     def failed(url: str, exc: BaseException) -> None:
         log.warning("broker.node_unavailable", node=node_of(url), error=type(exc).__name__)
 
-    return await first_answering(urls, attempt, (*CONNECTION_EXCEPTIONS, TimeoutError), failed)
+    return await first_answering(
+        urls, lambda url: connect(url, name), (*CONNECTION_EXCEPTIONS, TimeoutError), failed
+    )
