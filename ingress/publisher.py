@@ -10,7 +10,7 @@ from datetime import datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 from pamqp.commands import Basic
 
@@ -56,7 +56,6 @@ class Publisher:
         self._confirm_timeout = confirm_timeout
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
         self._node: str | None = None  # the URL of the node connected to, or lost last
         self._connected_at = 0.0  # time.monotonic() of the last connect
         self._connecting: asyncio.Task[None] | None = None
@@ -95,7 +94,7 @@ class Publisher:
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             for spec in self._topology.ingress_exchanges():
-                exchange = await channel.declare_exchange(
+                await channel.declare_exchange(
                     spec.name, spec.type, durable=True, arguments=spec.arguments
                 )
             unrouted = self._topology.unrouted_queue()
@@ -106,11 +105,11 @@ class Publisher:
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._channel, self._exchange = connection, channel, exchange
+        self._connection, self._channel = connection, channel
         self._node, self._connected_at = url, time.monotonic()
         for closing in (connection.close_callbacks, channel.close_callbacks):
             closing.add(lambda *_: self._lost(connection))
-        log.info("broker.connected", exchange=exchange.name, node=node_of(url))
+        log.info("broker.connected", exchange=self._topology.webhooks_exchange, node=node_of(url))
 
     def _nacked(self) -> None:
         """RabbitMQ refused a publish: start again on a new connection, at most every few seconds.
@@ -130,7 +129,7 @@ class Publisher:
         """The connection or its channel closed: connect again, to another node first."""
         if self._closing or connection is not self._connection:
             return  # our own close, or the other half of a loss already handled
-        self._connection = self._channel = self._exchange = None
+        self._connection = self._channel = None
         log.warning("broker.lost", node=node_of(self._node or ""))
         self._connecting = asyncio.create_task(
             self._connect_until_up(connection), name="ingress-reconnect"
@@ -153,8 +152,8 @@ class Publisher:
         A publish that timed out may still have reached the broker: TEvo's retry then carries the
         same `message_id`, and the processor's inbox makes the second copy a no-op.
         """
-        channel, exchange = self._channel, self._exchange
-        if channel is None or exchange is None or not self.ready:
+        channel = self._channel
+        if channel is None or not self.ready:
             raise BrokerUnavailable("not connected to RabbitMQ")
         try:
             async with asyncio.timeout(self._confirm_timeout):
@@ -164,7 +163,7 @@ class Publisher:
                 underlay = await channel.get_underlay_channel()
                 await underlay.basic_publish(
                     envelope.body,
-                    exchange=exchange.name,
+                    exchange=self._topology.webhooks_exchange,
                     routing_key=envelope.routing_key,
                     properties=message_properties(envelope, received_at),
                     mandatory=True,

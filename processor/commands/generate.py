@@ -17,8 +17,9 @@ from typing import Any
 import structlog
 
 from processor.ops.asyncapi import asyncapi
-from processor.ops.definitions import all_queues, definitions, topology_operator_policies
+from processor.ops.definitions import definitions, topology_operator_policies
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor.generate")

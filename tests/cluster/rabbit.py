@@ -213,25 +213,18 @@ class Cluster:
 
     async def leaders(self, prefix: str) -> dict[str, str]:
         """The leading node of every quorum queue whose name starts with `prefix`."""
-        live = await self._any_running()
-        out = await self.ctl(live, "list_queues", "name", "leader", "--no-table-headers")
-        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-        return {name: leader.strip() for name, leader in pairs if name.startswith(prefix)}
+        return {q: v for q, v in (await self._queues("leader")).items() if q.startswith(prefix)}
 
     async def members(self, queue: str) -> list[str]:
-        live = await self._any_running()
-        out = await self.ctl(live, "list_queues", "name", "members", "--no-table-headers")
-        for line in out.splitlines():
-            name, _, members = line.partition("\t")
-            if name == queue:
-                return [m.strip(" []'\"") for m in members.split(",") if m.strip(" []")]
-        raise AssertionError(f"{queue} is not on the cluster: {out}")
+        listed = (await self._queues("members"))[queue]  # [tevo-c1-..@localhost, ...]
+        return [m.strip(" []'\"") for m in listed.split(",") if m.strip(" []")]
 
-    async def _any_running(self) -> Node:
-        for node in self.nodes:
-            if node.process is not None and node.process.returncode is None:
-                return node
-        raise AssertionError("no node is running")
+    async def _queues(self, column: str) -> dict[str, str]:
+        """`column` of every queue, by name, as a running node lists them."""
+        live = next(n for n in self.nodes if n.process is not None and n.process.returncode is None)
+        out = await self.ctl(live, "list_queues", "name", column, "--no-table-headers")
+        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {name: value.strip() for name, value in pairs}
 
     async def await_leaders(self, queues: Sequence[str]) -> None:
         """Every queue has a leader again (after a kill, once the survivors elected one)."""

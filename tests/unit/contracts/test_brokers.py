@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 from pydantic import ValidationError
-from yarl import URL
 
 from contracts.brokers import Brokers, first_answering, node_of, parse_amqp_urls
 from ingress.settings import IngressSettings
-from processor.broker import FailoverConnection
-from processor.ops.definitions import all_queues
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 A = "amqp://tevo:s3cret@rabbit-a:5672/pos"
@@ -96,17 +91,6 @@ async def test_first_answering_raises_the_last_failure_when_none_answers() -> No
 
     with pytest.raises(ConnectionRefusedError, match="rabbit-c"):
         await first_answering((A, B, C), connect, (OSError,))
-
-
-async def test_a_lost_robust_connection_reconnects_to_the_next_node() -> None:
-    connection = FailoverConnection(URL(A), Brokers((A, B, C)))
-    closing: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    closing.set_result(None)
-    await connection._on_connection_close(closing)
-    assert str(connection.url) == B
-    await connection._on_connection_close(closing)
-    assert str(connection.url) == C
-    await connection.close()
 
 
 def test_the_group_size_setting_sizes_every_quorum_queue() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from contracts.brokers import node_of, parse_amqp_urls
-from tests.unit.test_manifests import _compose_errors
+from tests.unit.deploy.test_manifests import _compose_errors
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _load(name: str) -> dict[str, Any]:
