@@ -215,9 +215,14 @@ class Cluster:
         """The leading node of every quorum queue whose name starts with `prefix`."""
         return {q: v for q, v in (await self._queues("leader")).items() if q.startswith(prefix)}
 
-    async def members(self, queue: str) -> list[str]:
-        listed = (await self._queues("members"))[queue]  # [tevo-c1-..@localhost, ...]
-        return [m.strip(" []'\"") for m in listed.split(",") if m.strip(" []")]
+    async def members(self, prefix: str) -> dict[str, list[str]]:
+        """The member nodes of every quorum queue whose name starts with `prefix`."""
+        listed = await self._queues("members")  # "[tevo-c1-..@localhost, ...]" per queue
+        return {
+            queue: [m.strip(" []'\"") for m in members.split(",") if m.strip(" []")]
+            for queue, members in listed.items()
+            if queue.startswith(prefix)
+        }
 
     async def _queues(self, column: str) -> dict[str, str]:
         """`column` of every queue, by name, as a running node lists them."""
