@@ -1,13 +1,13 @@
 """Connect the processor to the first node of `TEVO_AMQP_URL` that answers, and fail over.
 
-A robust connection (aio-pika's) reconnects and restores its channels, queues and consumers, but
-only to the URL it started with: after its node dies it would wait for that node to come back.
-`FailoverConnection` points it at the next node of the list each time its connection is lost, so
-it resumes on a live node after one reconnect interval. aio-pika has no list of hosts of its own
-(mosquito/aio-pika#141), and no hook on a failed reconnection attempt: if the next node is down
-too, the connection keeps trying that one. With two nodes of three down no quorum queue has a
-majority anyway; a caller that gives up on a connection and calls `connect_broker(lost=...)`
-again goes through the whole list.
+`connect_once` is a plain connection: the processor's broker sessions use it (their supervisor
+reconnects, through the whole list again), and so do the commands that do one piece of work.
+`connect_broker` is a robust one (aio-pika's) for the commands that hold a connection for long
+(migrate, reconcile): it reconnects and restores its channels by itself, but only to the URL it
+started with, so `FailoverConnection` points it at the next node of the list each time its
+connection is lost. aio-pika has no list of hosts of its own (mosquito/aio-pika#141), and no
+hook on a failed reconnection attempt: if the next node is down too, a robust connection keeps
+trying that one.
 """
 
 from __future__ import annotations
@@ -80,13 +80,18 @@ async def connect_broker(
     return await _first_node(brokers.rotation(lost), role, connect)
 
 
-async def connect_once(settings: ServiceSettings, role: str) -> AbstractConnection:
-    """A plain connection to the first node that answers: for a command's one piece of work."""
+async def connect_once(
+    settings: ServiceSettings, role: str, *, announce: bool = False
+) -> AbstractConnection:
+    """A plain connection to the first node that answers; `announce`: log which one."""
 
     async def connect(url: str, name: str) -> AbstractConnection:
-        return await aio_pika.connect(
+        connection = await aio_pika.connect(
             url, client_properties={"connection_name": name}, timeout=CONNECT_TIMEOUT
         )
+        if announce:
+            log.info("broker.connected", role=role, node=node_of(url))
+        return connection
 
     return await _first_node(settings.brokers.urls, role, connect)
 
@@ -94,8 +99,8 @@ async def connect_once(settings: ServiceSettings, role: str) -> AbstractConnecti
 async def _first_node(
     urls: tuple[str, ...], role: str, connect: Callable[[str, str], Awaitable[C]]
 ) -> C:
-    """The first node's connection; only the nodes that fail are logged (a command prints its
-    own output, and a successful connect is no news to it)."""
+    """The first node's connection. The nodes that fail are logged; the one that answers is
+    left to the caller (a command prints its own output, and that is no news to it)."""
     name = f"{role}@{socket.gethostname()}:{os.getpid()}"  # one per process in the console
 
     def failed(url: str, exc: BaseException) -> None:

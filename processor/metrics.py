@@ -18,7 +18,7 @@ class ProcessorMetrics:
         self.messages = Counter(
             "tevo_processor_messages_total",
             "Messages handled, by consumer and outcome "
-            "(applied, duplicate, retried, dead_lettered, requeued).",
+            "(applied, duplicate, retried, dead_lettered, requeued, paused).",
             ["consumer", "outcome"],
             registry=self.registry,
         )
@@ -42,6 +42,13 @@ class ProcessorMetrics:
             "Batches that failed as a whole (connection, conflict, timeout, commit) and whose "
             "messages were then applied one by one.",
             ["consumer"],
+            registry=self.registry,
+        )
+        self.paused_seconds = Counter(
+            "tevo_processor_paused_seconds",
+            "Seconds consumption was paused because a dependency was down, by dependency "
+            "(database, tevo_api); the messages waited in their queues.",
+            ["reason"],
             registry=self.registry,
         )
         self.created = Counter(
