@@ -7,11 +7,9 @@ The work is `processor.ops.unrouted`'s; this is its command line. Neither action
 from __future__ import annotations
 
 import argparse
-import socket
-
-import aio_pika
 
 from processor import registry
+from processor.broker import connect_once
 from processor.ops.unrouted import list_unrouted, move_unrouted
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
@@ -41,10 +39,7 @@ def _positive(text: str) -> int:
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     topology = settings.topology
     consumers = registry.CONSUMERS  # as registered when the command runs, not when imported
-    connection = await aio_pika.connect(
-        settings.amqp_url,
-        client_properties={"connection_name": f"unrouted@{socket.gethostname()}"},
-    )
+    connection = await connect_once(settings, "unrouted")
     async with connection:
         if args.action == "list":
             lines = await list_unrouted(connection, topology, consumers, args.limit or LIST_LIMIT)

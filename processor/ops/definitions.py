@@ -18,7 +18,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
 from processor.runtime.message import Consumer
@@ -45,12 +44,6 @@ class PolicySpec:
     definition: dict[str, Any]
     apply_to: str = "queues"
     priority: int = POLICY_PRIORITY
-
-
-def vhost_of(amqp_url: str) -> str:
-    """The virtual host an AMQP URL names: its path, `/` when empty."""
-    path = urlsplit(amqp_url).path
-    return unquote(path[1:]) if len(path) > 1 else "/"
 
 
 def policies(queues: Sequence[QueueSpec]) -> list[PolicySpec]:
