@@ -66,12 +66,9 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
         with services_lock(exclusive):
             yield Services(amqp, database)
         return
-    if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
-        pytest.exit(
-            "No Docker engine for testcontainers: start one, or point TEST_AMQP_URL and "
-            "TEST_DATABASE_URL at a running RabbitMQ and Postgres (see README).",
-            returncode=2,
-        )
+    if not services_available():
+        # A skip, not an exit: the tests that need no services still run (README, Tests).
+        pytest.skip(NO_SERVICES)
     # Imported only when needed: with TEST_* set, Docker and its client are never touched.
     from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
     from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
@@ -167,3 +164,40 @@ def processor_settings(services: Services, database_url: str, namespace: str) ->
         retry_max_attempts=3,
         shutdown_timeout=5,
     )
+
+
+NO_SERVICES = (
+    "integration tests skipped: set TEST_AMQP_URL and TEST_DATABASE_URL to a running RabbitMQ "
+    "and Postgres, or start Docker for testcontainers (README, Tests)"
+)
+
+
+_SKIPPED = pytest.StashKey[int]()
+
+
+def services_available() -> bool:
+    """Whether integration tests can get a broker and a database: named ones, or Docker."""
+    named = os.environ.get("TEST_AMQP_URL") and os.environ.get("TEST_DATABASE_URL")
+    docker = Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")
+    return bool(named or docker)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Without services the unit tests still run, and the rest say once why they did not.
+    if services_available():
+        return
+    skip = pytest.mark.skip(reason=NO_SERVICES)
+    skipped = 0
+    for item in items:
+        if item.get_closest_marker("integration") or "integration" in item.path.parts:
+            item.add_marker(skip)
+            skipped += 1
+    config.stash[_SKIPPED] = skipped
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    skipped = config.stash.get(_SKIPPED, 0)
+    if skipped:
+        terminalreporter.write_line(f"{skipped} {NO_SERVICES}", yellow=True)
