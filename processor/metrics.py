@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from contracts.build import add_standard_collectors
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -57,6 +59,18 @@ class ProcessorMetrics:
             ["consumer", "record"],
             registry=self.registry,
         )
+        add_standard_collectors(self.registry, "processor")
+
+    def initialise(self, consumers: Iterable[str], outcomes: Iterable[str]) -> None:
+        """Give every consumer's outcome a series at 0, before any message.
+
+        Alerts use `increase()`, which needs two samples: without this the first dead letter
+        after a restart would make the series appear at 1 and never count as an increase.
+        """
+        outcomes = tuple(outcomes)
+        for consumer in consumers:
+            for outcome in outcomes:
+                self.messages.labels(consumer, outcome)
 
     def count_created(self, consumer: str, records: Iterable[str]) -> None:
         """Count what a committed transaction created; call it only after the commit."""
