@@ -75,7 +75,7 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
 
     with (
         RabbitMqContainer("rabbitmq:3.13-management") as rabbit,
-        PostgresContainer("postgres:16", driver=None) as postgres,
+        PostgresContainer("postgres:15", driver=None) as postgres,
     ):
         params = rabbit.get_connection_params()
         url = f"amqp://guest:guest@{params.host}:{params.port}/"

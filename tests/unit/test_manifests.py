@@ -36,16 +36,31 @@ def _kustomization(directory: Path) -> dict[str, Any]:
     return loaded
 
 
-def _manifests() -> list[tuple[str, Manifest]]:
-    found = []
-    for resource in _kustomization(BASE)["resources"]:
-        for doc in yaml.safe_load_all((BASE / resource).read_text()):
-            if doc:
-                found.append((f"{resource}:{doc['kind']}/{doc['metadata']['name']}", doc))
-    return found
+MONITORING = ROOT / "deploy/k8s/monitoring"
+PRODUCTION = ROOT / "deploy/k8s/overlays/production"
+RESTORE = ROOT / "deploy/k8s/restore/tevo-postgres-restore.yaml"
+
+
+def _documents(path: Path, label: str) -> list[tuple[str, Manifest]]:
+    return [
+        (f"{label}:{doc['kind']}/{doc['metadata']['name']}", doc)
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def _manifests(directory: Path = BASE) -> list[tuple[str, Manifest]]:
+    """The YAML files a kustomization lists (not the directories it includes), and its patches."""
+    kustomization = _kustomization(directory)
+    files = [r for r in kustomization["resources"] if r.endswith(".yaml")]
+    files += [patch["path"] for patch in kustomization.get("patches", [])]
+    return [item for name in files for item in _documents(directory / name, name)]
 
 
 MANIFESTS = _manifests()
+# Validated like the base, but kept apart: the overlay's patch and the restore manifest are a
+# second `Cluster/tevo-postgres` each.
+OTHERS = [*_manifests(MONITORING), *_manifests(PRODUCTION), *_documents(RESTORE, "restore")]
 IDS = [name for name, _ in MANIFESTS]
 
 
@@ -89,13 +104,15 @@ def _pod_spec(doc: Manifest) -> dict[str, Any]:
 WORKLOADS = [(n, d) for n, d in MANIFESTS if d["kind"] in {"Deployment", "Job", "CronJob"}]
 
 
-@pytest.mark.parametrize(("name", "doc"), MANIFESTS, ids=IDS)
+@pytest.mark.parametrize(
+    ("name", "doc"), [*MANIFESTS, *OTHERS], ids=[*IDS, *(n for n, _ in OTHERS)]
+)
 def test_manifest_is_valid_against_its_schema(name: str, doc: Manifest) -> None:
     assert validation_errors(doc) == [], name
 
 
 def test_every_kind_has_a_schema() -> None:
-    for name, doc in MANIFESTS:
+    for name, doc in [*MANIFESTS, *OTHERS]:
         if _crd_schema(doc) is None:
             # Raises SchemaNotFoundError for a kind kubernetes-validate does not know.
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -111,15 +128,21 @@ def test_schemas_refuse_a_misplaced_field() -> None:
     assert validation_errors(scaled)
 
 
-def test_every_yaml_file_in_base_is_a_listed_resource() -> None:
-    listed = set(_kustomization(BASE)["resources"])
-    on_disk = {str(p.relative_to(BASE)) for p in BASE.rglob("*.yaml")} - {"kustomization.yaml"}
-    assert on_disk == listed
+@pytest.mark.parametrize("directory", [BASE, MONITORING, PRODUCTION], ids=lambda p: p.name)
+def test_every_yaml_file_is_a_listed_resource_or_patch(directory: Path) -> None:
+    kustomization = _kustomization(directory)
+    listed = {r for r in kustomization["resources"] if r.endswith(".yaml")}
+    listed |= {patch["path"] for patch in kustomization.get("patches", [])}
+    on_disk = {str(p.relative_to(directory)) for p in directory.rglob("*.yaml")}
+    assert on_disk - {"kustomization.yaml"} == listed
+    for generator in kustomization.get("configMapGenerator", []):
+        for file in generator.get("files", []):
+            assert (directory / file).exists(), file
 
 
-def test_overlay_builds_on_base() -> None:
-    overlay = ROOT / "deploy/k8s/overlays/production"
-    assert (overlay / _kustomization(overlay)["resources"][0]).resolve() == BASE
+def test_the_production_overlay_builds_on_base_and_monitoring() -> None:
+    included = {(PRODUCTION / r).resolve() for r in _kustomization(PRODUCTION)["resources"]}
+    assert {BASE, MONITORING} <= included
 
 
 @pytest.mark.parametrize(("name", "doc"), WORKLOADS, ids=[n for n, _ in WORKLOADS])
@@ -187,7 +210,8 @@ def test_operators_resources_are_what_the_rest_expects() -> None:
     reconcile = _pod_spec(_one("CronJob", "tevo-reconcile"))["containers"][0]
     assert reconcile["command"] == ["python", "-m", "processor", "reconcile"]
     migrate = _pod_spec(_one("Job", "tevo-migrate"))["containers"][0]
-    assert migrate["command"] == ["python", "-m", "processor", "migrate"]
+    assert migrate["command"][:4] == ["python", "-m", "processor", "migrate"]
+    assert "--wait" in migrate["command"]
 
 
 def _compose_errors(compose: dict[str, Any]) -> list[str]:
@@ -211,3 +235,108 @@ def test_docker_compose_mounts_files_that_exist() -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             assert (ROOT / source).exists(), source
+
+
+def test_no_replica_count_where_an_autoscaler_owns_it() -> None:
+    owned = {doc["spec"]["scaleTargetRef"]["name"] for doc in _by_kind("HorizontalPodAutoscaler")}
+    owned |= {doc["spec"]["scaleTargetRef"]["name"] for doc in _by_kind("ScaledObject")}
+    assert owned == {"tevo-ingress", "tevo-processor"}
+    for name in owned:
+        # Every apply would reset the autoscaler's count to it, mid-backlog.
+        assert "replicas" not in _one("Deployment", name)["spec"], name
+
+
+def test_the_tevo_api_secret_is_optional_wherever_it_is_read() -> None:
+    refs = [
+        ref["secretRef"]
+        for _, doc in WORKLOADS
+        for container in _pod_spec(doc)["containers"]
+        for ref in container.get("envFrom", [])
+        if "secretRef" in ref
+    ]
+    assert {ref["name"] for ref in refs} == {"tevo-api"}
+    assert all(ref.get("optional") is True for ref in refs)
+
+
+def test_network_policies_guard_every_pod_of_the_service() -> None:
+    policies = {doc["metadata"]["name"]: doc["spec"] for doc in _by_kind("NetworkPolicy")}
+    guarded: set[str] = set()
+    for spec in policies.values():
+        assert spec["policyTypes"] == ["Ingress"]
+        selector = spec["podSelector"]
+        guarded |= set(selector.get("matchLabels", {}).values())
+        for expression in selector.get("matchExpressions", []):
+            guarded |= set(expression["values"])
+    workloads = {_pod_labels(doc)["app.kubernetes.io/name"] for _, doc in WORKLOADS}
+    assert workloads | {"tevo-rabbitmq", "tevo-postgres"} <= guarded
+    # The brokers' client ports admit the app's pods only.
+    (amqp,) = [r for r in policies["tevo-rabbitmq"]["ingress"] if r["ports"] == [{"port": 5672}]]
+    assert {"podSelector"} == {key for peer in amqp["from"] for key in peer}
+    (sql,) = [r for r in policies["tevo-postgres"]["ingress"] if r["ports"] == [{"port": 5432}]]
+    assert {"podSelector"} == {key for peer in sql["from"] for key in peer}
+
+
+def _pod_labels(doc: Manifest) -> dict[str, str]:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    labels: dict[str, str] = spec["template"]["metadata"]["labels"]
+    return labels
+
+
+MIGRATION_ORDER = [
+    "kubectl delete job tevo-migrate --ignore-not-found",
+    "kubectl apply -k deploy/k8s/overlays/production -l tevo-pos-webhooks/step=migrate",
+    "kubectl wait --for=condition=complete job/tevo-migrate --timeout=15m",
+    "kubectl apply -k deploy/k8s/overlays/production",
+]
+
+
+def test_one_migration_order_in_the_runbook_and_the_job() -> None:
+    runbook = (ROOT / "docs/operations.md").read_text()
+    job_file = (BASE / "migrate-job.yaml").read_text()
+    for step in MIGRATION_ORDER:
+        assert step in runbook, step
+        assert f"#   {step}\n" in job_file, step
+    first = [doc for _, doc in MANIFESTS if _step(doc) == "migrate"]
+    assert {doc["kind"] for doc in first} == {"Job", "RabbitmqCluster", "Cluster"}
+    configs = _kustomization(BASE)["configMapGenerator"]
+    assert [c["options"]["labels"]["tevo-pos-webhooks/step"] for c in configs] == ["migrate"]
+    assert "ttlSecondsAfterFinished" not in _one("Job", "tevo-migrate")["spec"]
+
+
+def _step(doc: Manifest) -> str | None:
+    labels: dict[str, str] = doc["metadata"].get("labels", {})
+    return labels.get("tevo-pos-webhooks/step")
+
+
+def test_the_database_is_backed_up_and_restorable() -> None:
+    patches = [doc for _, doc in _manifests(PRODUCTION) if doc["kind"] == "Cluster"]
+    (backup,) = [doc["spec"]["backup"] for doc in patches]
+    assert backup["barmanObjectStore"]["destinationPath"].startswith("s3://CHANGE-ME")
+    (scheduled,) = [doc for _, doc in _manifests(PRODUCTION) if doc["kind"] == "ScheduledBackup"]
+    assert scheduled["spec"]["cluster"]["name"] == "tevo-postgres"
+    assert len(scheduled["spec"]["schedule"].split()) == 6  # CloudNativePG's cron has seconds
+    (_, restore), *_ = _documents(RESTORE, "restore")
+    (origin,) = restore["spec"]["externalClusters"]
+    assert restore["spec"]["bootstrap"]["recovery"]["source"] == origin["name"]
+    store = origin["barmanObjectStore"]
+    assert store["destinationPath"] == backup["barmanObjectStore"]["destinationPath"]
+    assert restore["spec"]["backup"]["barmanObjectStore"]["serverName"] != store["serverName"]
+    runbook = (ROOT / "docs/operations.md").read_text()
+    assert "`tevo-postgres-backup`" in runbook
+    assert "## Restore" in runbook
+
+
+def test_compose_and_kubernetes_ship_the_same_store_versions() -> None:
+    # docs/operations.md, Versions: Postgres 15 as CI tests; RabbitMQ 3.13 everywhere.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    postgres = {
+        compose["postgres"]["image"].split(":")[1],
+        _one("Cluster", "tevo-postgres")["spec"]["imageName"].split(":")[1],
+        _documents(RESTORE, "restore")[0][1]["spec"]["imageName"].split(":")[1],
+    }
+    assert postgres == {"15"}
+    rabbitmq = {
+        compose["rabbitmq"]["image"],
+        _one("RabbitmqCluster", generate.RABBITMQ_CLUSTER)["spec"]["image"],
+    }
+    assert len(rabbitmq) == 1
