@@ -1,4 +1,4 @@
-"""Which release is running: the version both programs print, and the metrics every registry has.
+"""The metrics every registry has, besides a service's own: process, Python, and build info.
 
 Each service keeps its metrics in a registry of its own (tests build many), so the collectors
 prometheus-client puts in its global registry are added here by hand: process (CPU, memory, open
@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterator
-from importlib import metadata
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-DISTRIBUTION = "tevo-pos-webhooks"
-
-__all__ = ["DISTRIBUTION", "BuildInfo", "add_standard_collectors", "version"]
-
-
-def version() -> str:
-    """The installed release, as `pyproject.toml` names it."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "unknown"  # a source tree that was never installed
+from contracts.release import version
 
 
 class BuildInfo(Collector):

@@ -26,6 +26,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, De
 
 from contracts import Topology
 from processor import registry
+from processor.ops.progress import Progress, Silent, bar
 from processor.runtime.message import Consumer
 from processor.runtime.republish import publish_copy
 from processor.runtime.topology import declare
@@ -73,7 +74,8 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         # The queues of every registered consumer exist before anything is moved to them.
         async with connection.channel() as channel:
             await declare(channel, topology, consumers, settings.retry_delays)
-        report = await move_unrouted(connection, topology, consumers, args.limit)
+        with bar(f"moving {topology.unrouted}") as progress:
+            report = await move_unrouted(connection, topology, consumers, args.limit, progress)
     print(
         f"moved {report.moved} to their consumers; left {report.left} with no consumer "
         f"in {topology.unrouted}" + (f"; stopped: {report.stopped}" if report.stopped else "")
@@ -145,17 +147,20 @@ async def move_unrouted(
     topology: Topology,
     consumers: Sequence[Consumer],
     limit: int | None = None,
+    progress: Progress | None = None,
 ) -> MoveReport:
     """Republish every waiting message a consumer now takes; leave the others where they are."""
-    report = MoveReport()
+    report, progress = MoveReport(), progress if progress is not None else Silent()
     async with connection.channel(publisher_confirms=True, on_return_raises=True) as channel:
         queue = await channel.declare_queue(topology.unrouted, passive=True)
         exchange = await channel.get_exchange(topology.webhooks_exchange)
         waiting = int(queue.declaration_result.message_count or 0)
+        progress.reset(total=waiting if limit is None else min(waiting, limit))
         for _ in range(waiting if limit is None else min(waiting, limit)):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
+            progress.update(1)
             taker = consumer_for(message.routing_key, consumers)
             if taker is None:
                 report.left += 1  # held unacked until the pass ends, then back in the queue

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts.build import version
+from contracts.release import version
 from ingress.metrics import IngressMetrics
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
