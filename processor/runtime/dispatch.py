@@ -1,17 +1,18 @@
 """The one place that decides a message's outcome.
 
 For each delivery: decode it, apply it in a Postgres transaction (`processor.runtime.transaction`:
-inbox, handler, history), commit, and only then ack. Failures follow `processor.errors`: a
+handler, inbox, history), commit, and only then ack. Failures follow `processor.errors`: a
 `Retryable` goes to a delay queue and comes back, until its attempts run out; a `Permanent` is
 dead-lettered at once with the reason in its headers. Every republish waits for RabbitMQ's confirm
 before the original is acked, so a crash in between duplicates a message (which the inbox absorbs)
 but never loses one.
 
 A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
-a savepoint of its own, and acks each after the one commit. A message that fails is rolled back
-to its savepoint alone and then retried or dead-lettered as above. When the batch itself fails
-(the connection, a conflict, a timeout, the commit), nothing of it was committed and each message
-is handled again on its own, so no message can hold a batch back.
+a savepoint of its own, and acks each after the one commit; a single delivery is a batch of one.
+A message that fails is rolled back to its savepoint alone and then retried or dead-lettered as
+above. When the batch itself fails (the connection, a conflict, a timeout, the commit), nothing
+of it was committed and each message is handled again in a batch of its own, so no message can
+hold a batch back.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts.topology import Topology
-from processor.errors import ContractViolation, Permanent, ProcessingError, translate
+from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
 from processor.runtime.delivery import decode, original_key, settle
 from processor.runtime.message import Consumer, Deps, Inbound
@@ -61,8 +62,39 @@ class Dispatcher:
     def __post_init__(self) -> None:
         self.applier = Applier(self.pool, self.deps, self.metrics)
 
-    async def handle(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
-        """One delivery in a transaction of its own."""
+    async def handle_batch(
+        self, consumer: Consumer, deliveries: Sequence[AbstractIncomingMessage]
+    ) -> list[Outcome]:
+        """Several deliveries of `consumer` in one transaction, a savepoint each; their outcomes.
+
+        The batch is applied in the order of what its handler locks (`Consumer.lock_key`, then
+        the message id), the same for every batch and every single delivery, so that two
+        transactions never wait on each other's locks the other way round.
+        """
+        batch = [(d, inbound) for d in deliveries if (inbound := _decoded(d)) is not None]
+        if len(batch) < 2:
+            return [await self._alone(consumer, delivery) for delivery in deliveries]
+        batch.sort(key=lambda pair: _lock_order(consumer, pair[1]))
+        started = time.perf_counter()
+        try:
+            steps = await self.applier.apply(consumer, [inbound for _, inbound in batch])
+        except Exception as exc:  # noqa: BLE001 - nothing was committed: each message gets its own try below
+            _log_batch_failure(exc, len(batch))
+            self.metrics.batch_fallbacks.labels(consumer.name).inc()
+            return [await self._alone(consumer, delivery) for delivery in deliveries]
+        outcomes = []
+        for (delivery, inbound), step in zip(batch, steps, strict=True):
+            with log_context(consumer, inbound):
+                outcomes.append(await self._settle(consumer, delivery, step))
+        seconds = time.perf_counter() - started  # what each message waited for: the whole batch
+        for _ in batch:
+            self.metrics.handler_seconds.labels(consumer.name).observe(seconds)
+        in_batch = {id(delivery) for delivery, _ in batch}
+        undecodable = [d for d in deliveries if id(d) not in in_batch]
+        return outcomes + [await self._alone(consumer, delivery) for delivery in undecodable]
+
+    async def _alone(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
+        """One delivery in a batch of its own, whose failure is that message's."""
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(
             consumer=consumer.name, message_id=delivery.message_id
@@ -73,7 +105,7 @@ class Dispatcher:
                 structlog.contextvars.bind_contextvars(
                     event_type=inbound.event_type, order_group_id=inbound.order_group_id
                 )
-                step = await self.applier.alone(consumer, inbound)
+                (step,) = await self.applier.apply(consumer, [inbound])
             except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
                 step = Step(error=classify(exc))
             outcome = await self._settle(consumer, delivery, step)
@@ -81,38 +113,6 @@ class Dispatcher:
             structlog.contextvars.clear_contextvars()
         self.metrics.handler_seconds.labels(consumer.name).observe(time.perf_counter() - started)
         return outcome
-
-    async def handle_batch(
-        self, consumer: Consumer, deliveries: Sequence[AbstractIncomingMessage]
-    ) -> list[Outcome]:
-        """Several deliveries of `consumer` in one transaction, a savepoint each; their outcomes."""
-        batch = [(d, inbound) for d in deliveries if (inbound := _decoded(d)) is not None]
-        if len(batch) < 2:
-            return [await self.handle(consumer, delivery) for delivery in deliveries]
-        started = time.perf_counter()
-        # The handlers lock orders by id: one sequence for every batch makes deadlocks rare.
-        batch.sort(key=lambda pair: _order_key(pair[1]))
-        try:
-            steps = await self.applier.batch(consumer, [inbound for _, inbound in batch])
-        except Exception as exc:  # noqa: BLE001 - nothing was committed: each message gets its own try below
-            _log_batch_failure(exc, len(batch))
-            self.metrics.batch_fallbacks.labels(consumer.name).inc()
-            return [await self.handle(consumer, delivery) for delivery in deliveries]
-        outcomes = []
-        for (delivery, inbound), step in zip(batch, steps, strict=True):
-            with log_context(consumer, inbound):
-                outcomes.append(await self._settle(consumer, delivery, step))
-        seconds = time.perf_counter() - started  # what each message waited for: the whole batch
-        for _ in batch:
-            self.metrics.handler_seconds.labels(consumer.name).observe(seconds)
-        in_batch = {id(delivery) for delivery, _ in batch}
-        undecodable = [d for d in deliveries if id(d) not in in_batch]
-        return outcomes + [await self.handle(consumer, delivery) for delivery in undecodable]
-
-    async def apply(self, consumer: Consumer, inbound: Inbound) -> Outcome:
-        """Apply one message in one transaction; `DUPLICATE` when the inbox already has it."""
-        step = await self.applier.alone(consumer, inbound)
-        return Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED
 
     async def _settle(
         self, consumer: Consumer, delivery: AbstractIncomingMessage, step: Step
@@ -170,12 +170,14 @@ def _decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
         return None  # `handle` dead-letters it, saying why
 
 
-def _order_key(inbound: Inbound) -> int:
-    """The order a message is about, as the handlers lock it; -1 when its body is no order."""
+def _lock_order(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
+    """Where a message goes in its batch: by what its handler locks, then by its id (so the
+    inbox rows, too, are always written in one order); -1 when its body has no such key (the
+    handler rejects it)."""
     try:
-        return inbound.order().id
+        return consumer.lock_key(inbound), inbound.message_id
     except ContractViolation:
-        return -1
+        return -1, inbound.message_id
 
 
 def _log_batch_failure(exc: Exception, size: int) -> None:
@@ -204,6 +206,3 @@ def _log_decision(decision: Decision, error: ProcessingError) -> None:
             attempt=decision.attempts,
             delay_s=decision.delay_s,
         )
-
-
-__all__ = ["Dispatcher", "Outcome", "Permanent", "decode"]

@@ -123,6 +123,14 @@ if TYPE_CHECKING:
 else:
     Connection = asyncpg.Connection
 Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
+# The key of what a handler locks first (the TEvo order id, for most): a batch applies its
+# messages in this key's order, so two batches never take two orders' locks the other way round.
+LockKey = Callable[[Inbound], int]
+
+
+def order_id(inbound: Inbound) -> int:
+    """The id of the order a message's body is: what the sales and purchase handlers lock."""
+    return inbound.order().id
 
 
 @dataclass(frozen=True)
@@ -132,3 +140,4 @@ class Consumer:
     name: str
     routing_keys: tuple[str, ...]
     handle: Handler
+    lock_key: LockKey = order_id

@@ -66,11 +66,14 @@ class FakeDelivery:
 
 
 class FakeConnection:
-    """Enough of a connection for the dispatcher: the inbox insert says "new"."""
+    """Enough of a connection for the dispatcher: the inbox has nothing, its insert says "new"."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
+
+    async def fetch(self, *_: object) -> list[dict[str, str]]:
+        return []  # the inbox knows none of the messages
 
     async def fetchval(self, *_: object) -> bool:
         return True
@@ -110,7 +113,8 @@ def _dispatcher(recorder: Recorder, pool: FakePool) -> Dispatcher:
 
 async def _handle(recorder: Recorder, pool: FakePool, headers: dict[str, Any]) -> Outcome:
     delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, headers))
-    return await _dispatcher(recorder, pool).handle(CONSUMER, delivery)
+    (outcome,) = await _dispatcher(recorder, pool).handle_batch(CONSUMER, [delivery])
+    return outcome
 
 
 async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
