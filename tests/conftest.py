@@ -62,7 +62,9 @@ def services_lock(exclusive: bool) -> Iterator[None]:
 def services(request: pytest.FixtureRequest) -> Iterator[Services]:
     amqp, database = os.environ.get("TEST_AMQP_URL"), os.environ.get("TEST_DATABASE_URL")
     if amqp and database:
-        exclusive = faults_asked() and any(i.get_closest_marker("faults") for i in request.session.items)
+        exclusive = faults_asked() and any(
+            i.get_closest_marker("faults") for i in request.session.items
+        )
         with services_lock(exclusive):
             yield Services(amqp, database)
         return
