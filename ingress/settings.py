@@ -24,7 +24,7 @@ class IngressSettings(ServiceSettings):
     webhook_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Required: comma-separated secrets accepted in /webhooks/tevo/{token}, several "
-        "at once for rotation; each must be strong (README, Security).",
+        "at once for rotation; each must be strong (docs/webhooks.md, Security).",
     )
     allow_weak_tokens: bool = Field(
         default=False,
