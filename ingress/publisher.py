@@ -9,7 +9,7 @@ from datetime import datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pamqp.commands import Basic
 
@@ -48,7 +48,6 @@ class Publisher:
         self._confirm_timeout = confirm_timeout
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._unconfirmed = False  # the last publish got no confirm
 
@@ -77,7 +76,7 @@ class Publisher:
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             for spec in self._topology.ingress_exchanges():
-                exchange = await channel.declare_exchange(
+                await channel.declare_exchange(
                     spec.name, spec.type, durable=True, arguments=spec.arguments
                 )
             unrouted = self._topology.unrouted_queue()
@@ -88,8 +87,8 @@ class Publisher:
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._channel, self._exchange = connection, channel, exchange
-        log.info("broker.connected", exchange=exchange.name)
+        self._connection, self._channel = connection, channel
+        log.info("broker.connected", exchange=self._topology.webhooks_exchange)
 
     @property
     def ready(self) -> bool:
@@ -109,8 +108,8 @@ class Publisher:
         A publish that timed out may still have reached the broker: TEvo's retry then carries the
         same `message_id`, and the processor's inbox makes the second copy a no-op.
         """
-        channel, exchange = self._channel, self._exchange
-        if channel is None or exchange is None or not self.ready:
+        channel = self._channel
+        if channel is None or not self.ready:
             raise BrokerUnavailable("not connected to RabbitMQ")
         try:
             async with asyncio.timeout(self._confirm_timeout):
@@ -120,7 +119,7 @@ class Publisher:
                 underlay = await channel.get_underlay_channel()
                 await underlay.basic_publish(
                     envelope.body,
-                    exchange=exchange.name,
+                    exchange=self._topology.webhooks_exchange,
                     routing_key=envelope.routing_key,
                     properties=message_properties(envelope, received_at),
                     mandatory=True,

@@ -21,11 +21,12 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Consumer, Deps
+from processor.runtime.message import Consumer
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api

@@ -24,26 +24,20 @@ class ProcessorMetrics:
             ["consumer", "outcome"],
             registry=self.registry,
         )
-        self.handler_seconds = Histogram(
+        self.handler_seconds = self._per_consumer(
             "tevo_processor_handler_seconds",
             "Time to apply one message: transaction, handler and commit (of its whole batch).",
-            ["consumer"],
-            registry=self.registry,
-            buckets=_LATENCY_BUCKETS,
+            _LATENCY_BUCKETS,
         )
-        self.end_to_end_seconds = Histogram(
+        self.end_to_end_seconds = self._per_consumer(
             "tevo_processor_end_to_end_seconds",
             "Time from receipt at the ingress to commit in the POS.",
-            ["consumer"],
-            registry=self.registry,
-            buckets=_LATENCY_BUCKETS,
+            _LATENCY_BUCKETS,
         )
-        self.batches = Histogram(
+        self.batches = self._per_consumer(
             "tevo_processor_batch_messages",
             "Messages per committed batch transaction.",
-            ["consumer"],
-            registry=self.registry,
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            (1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
         self.batch_fallbacks = Counter(
             "tevo_processor_batch_fallbacks_total",
@@ -71,6 +65,9 @@ class ProcessorMetrics:
         for consumer in consumers:
             for outcome in outcomes:
                 self.messages.labels(consumer, outcome)
+
+    def _per_consumer(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)
 
     def count_created(self, consumer: str, records: Iterable[str]) -> None:
         """Count what a committed transaction created; call it only after the commit."""

@@ -24,6 +24,7 @@ import pytest
 
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 TEST_RETRY_DELAYS = (1, 2)
@@ -139,13 +140,8 @@ async def namespace(services: Services) -> AsyncIterator[str]:
 async def delete_namespace(amqp_url: str, ns: str) -> None:
     """Delete every queue and exchange a test may have declared under `ns`."""
     topology = ProcessorSettings(namespace=ns).topology
-    queues = [topology.unrouted]
-    queues += [topology.delay_queue(s) for s in (*TEST_RETRY_DELAYS, 1, 10, 60, 600)]
-    for consumer in CONSUMERS:
-        queues += [
-            topology.consumer_queue(consumer.name),
-            topology.dead_letter_queue(consumer.name),
-        ]
+    delays = (*TEST_RETRY_DELAYS, *ProcessorSettings().retry_delays)
+    queues = [spec.name for spec in all_queues(topology, CONSUMERS, delays)]
     exchanges = [e.name for e in topology.processor_exchanges()]
     connection = await aio_pika.connect(amqp_url)
     async with connection:

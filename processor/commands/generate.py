@@ -18,9 +18,10 @@ from typing import Any
 import structlog
 
 from processor.ops.asyncapi import asyncapi
-from processor.ops.definitions import all_queues, definitions, topology_operator_policies, vhost_of
+from processor.ops.definitions import definitions, topology_operator_policies, vhost_of
 from processor.ops.settings_doc import settings_markdown
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor.generate")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import structlog
 
 from contracts import EventType, Recipient, routing_key
+from processor.deps import Deps
 from processor.pos.catalog import parse, record_event
-from processor.runtime.message import Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Connection, Consumer, Inbound
 
 log = structlog.get_logger("processor.catalog")
 

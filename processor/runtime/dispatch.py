@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from contracts import envelope as h
+from contracts import routing_key
 from contracts.topology import Topology
+from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
-from processor.runtime.delivery import decode, original_key, settle
-from processor.runtime.message import Consumer, Deps, Inbound
+from processor.runtime.message import Consumer, Inbound, decode
 from processor.runtime.republish import publish_copy
 from processor.runtime.retries import MAX_ERROR_TEXT, Decision, decide
 from processor.runtime.transaction import Applier, Step, classify, log_context
@@ -85,7 +88,7 @@ class Dispatcher:
         outcomes = []
         for (delivery, inbound), step in zip(batch, steps, strict=True):
             with log_context(consumer, inbound):
-                outcomes.append(await self._settle(consumer, delivery, step))
+                outcomes.append(await self._conclude(consumer, delivery, step))
         seconds = time.perf_counter() - started  # what each message waited for: the whole batch
         for _ in batch:
             self.metrics.handler_seconds.labels(consumer.name).observe(seconds)
@@ -108,13 +111,13 @@ class Dispatcher:
                 (step,) = await self.applier.apply(consumer, [inbound])
             except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
                 step = Step(error=classify(exc))
-            outcome = await self._settle(consumer, delivery, step)
+            outcome = await self._conclude(consumer, delivery, step)
         finally:
             structlog.contextvars.clear_contextvars()
         self.metrics.handler_seconds.labels(consumer.name).observe(time.perf_counter() - started)
         return outcome
 
-    async def _settle(
+    async def _conclude(
         self, consumer: Consumer, delivery: AbstractIncomingMessage, step: Step
     ) -> Outcome:
         """Ack an applied or duplicate message (its transaction committed); retry or dead-letter
@@ -123,7 +126,7 @@ class Dispatcher:
             outcome = await self._fail(consumer, delivery, step.error)
         else:
             outcome = Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED
-            await settle(delivery.ack())
+            await _settled(delivery.ack())
             if outcome is Outcome.APPLIED and step.received_at is not None:
                 lag = (datetime.now(UTC) - step.received_at).total_seconds()
                 self.metrics.end_to_end_seconds.labels(consumer.name).observe(max(lag, 0.0))
@@ -145,7 +148,7 @@ class Dispatcher:
             error,
             headers,
             consumer=consumer.name,
-            routing_key=original_key(headers, delivery),
+            routing_key=_original_key(headers, delivery),
             topology=self.topology,
             settings=self.deps.settings,
             now=datetime.now(UTC),
@@ -157,9 +160,9 @@ class Dispatcher:
             )
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             log.warning("message.requeued", reason="republish failed", error=type(exc).__name__)
-            await settle(delivery.nack(requeue=True))
+            await _settled(delivery.nack(requeue=True))
             return Outcome.REQUEUED
-        await settle(delivery.ack())
+        await _settled(delivery.ack())
         return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
 
 
@@ -178,6 +181,23 @@ def _lock_order(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
         return consumer.lock_key(inbound), inbound.message_id
     except ContractViolation:
         return -1, inbound.message_id
+
+
+def _original_key(headers: dict[str, Any], delivery: AbstractIncomingMessage) -> str:
+    """The routing key the webhook was first published under, also after a trip to a delay queue."""
+    recipient, event_type = headers.get(h.HEADER_RECIPIENT), headers.get(h.HEADER_EVENT_TYPE)
+    if isinstance(recipient, str) and isinstance(event_type, str):
+        return routing_key(recipient, event_type)
+    return delivery.routing_key or ""
+
+
+async def _settled(settling: Awaitable[object]) -> None:
+    """Await an ack or nack; on a channel that just died, the broker redelivers (the inbox
+    absorbs the copy), so that is logged, not raised."""
+    try:
+        await settling
+    except CONNECTION_EXCEPTIONS as exc:
+        log.warning("message.settle_failed", error=type(exc).__name__)
 
 
 def _log_batch_failure(exc: Exception, size: int) -> None:

@@ -20,9 +20,10 @@ import asyncpg
 import structlog
 
 from contracts import envelope as h
+from processor.deps import Deps
 from processor.errors import Conflict, DatabaseUnavailable, ProcessingError, Retryable, translate
 from processor.metrics import ProcessorMetrics
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 log = structlog.get_logger("processor.runtime.dispatch")
 

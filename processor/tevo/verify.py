@@ -18,9 +18,8 @@ import structlog
 from pydantic import ValidationError
 
 from contracts import Order
+from processor.deps import Deps, OrdersApi
 from processor.errors import UpstreamUnavailable
-from processor.runtime.message import Deps
-from processor.tevo.api import OrdersApi
 
 log = structlog.get_logger("processor.tevo.verify")
 

@@ -20,11 +20,11 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import Recipient, WebhookEnvelope
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.pos import purchases, sales
 from processor.registry import CONSUMERS
 from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import count, eventually
 from tests.payloads import order

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from contracts import Order, parse_order
+from processor.deps import Deps
 from processor.errors import Retryable, UpstreamUnauthorized, UpstreamUnavailable
-from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi, open_api
 from processor.tevo.retry import RetryPolicy

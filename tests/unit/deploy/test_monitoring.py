@@ -21,7 +21,7 @@ import yaml
 
 from contracts import DOCUMENTED_ROUTING_KEYS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "deploy/k8s/monitoring"
 RULE = yaml.safe_load((MONITORING / "prometheus-rules.yaml").read_text())
 DASHBOARD: dict[str, Any] = json.loads(

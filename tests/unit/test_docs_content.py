@@ -11,7 +11,7 @@ from ingress.errors import Refused
 from ingress.settings import IngressSettings
 from processor.settings import ProcessorSettings
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 SETTINGS = (ROOT / "docs/settings.md").read_text()
 ENDPOINT = (ROOT / "docs/webhooks.md").read_text()
@@ -19,8 +19,8 @@ ENDPOINT = (ROOT / "docs/webhooks.md").read_text()
 
 @pytest.mark.parametrize("model", [ServiceSettings, IngressSettings, ProcessorSettings])
 def test_every_setting_is_in_the_settings_table(model: type[ServiceSettings]) -> None:
-    # docs/settings.md is generated (tests/unit/test_generated.py keeps it current); this says
-    # in plain words what that promises.
+    # docs/settings.md is generated (tests/unit/processor/ops/test_generated.py keeps it
+    # current); this says in plain words what that promises.
     for name in model.model_fields:
         assert f"| `TEVO_{name.upper()}` |" in SETTINGS, name
 

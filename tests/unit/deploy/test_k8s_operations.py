@@ -10,7 +10,7 @@ from __future__ import annotations
 import yaml
 
 from processor.commands import generate
-from tests.unit.test_manifests import (
+from tests.unit.deploy.test_manifests import (
     BASE,
     MANIFESTS,
     PRODUCTION,

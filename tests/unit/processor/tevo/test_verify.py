@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from contracts import Order, parse_order
+from processor.deps import Deps
 from processor.errors import UpstreamUnavailable
-from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.verify import check_before_invoicing, compare, verify_order
 from tests.payloads import order

@@ -16,7 +16,7 @@ from processor.__main__ import main
 from processor.commands.unreachable import one_line
 from processor.ops.progress import Silent, bar
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 NOTHING_LISTENS = "127.0.0.1:1"
 
 
