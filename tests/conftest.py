@@ -3,6 +3,8 @@
 `TEST_AMQP_URL` / `TEST_DATABASE_URL` point at running services; when unset, testcontainers
 starts them in Docker once per session. Each test gets a fresh namespace (so its exchanges and
 queues are its own, deleted afterwards) and a fresh database cloned from a migrated template.
+With neither `TEST_*` nor Docker the integration tests are skipped, with one line saying what
+to set, and the unit tests still run; the fault suite runs only with `TEST_FAULTS=1`.
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ FAULTS_NOT_ASKED = "the fault suite stops and restarts services: it runs with TE
 
 
 def faults_asked() -> bool:
+    """Whether this session was asked to run the fault suite (`TEST_FAULTS=1`)."""
     return os.environ.get("TEST_FAULTS", "") not in ("", "0")
 
 
