@@ -7,7 +7,8 @@ closed on unacked messages returns them in no particular order, so `peek` reads 
 (up to `PEEK_CAP`) and requeues it in order: a full turn leaves the order as it was. The
 management API's "get messages" does the same basic.get and requeue inside the broker, with the
 same reordering, and needs the management plugin and its credentials besides; so we do not use
-it. `.dead` queues have no delivery limit, so the redeliveries counted by a peek drop nothing.
+it. `.dead` queues are declared without a delivery limit and their policy sets 1,000,000 (not
+RabbitMQ 4's default 20), so the redeliveries counted by a peek drop nothing.
 
 `replay` publishes each dead letter to its consumer's own queue through the default exchange
 (never the topic exchange, which would hand it to every consumer bound to its key), waits for
