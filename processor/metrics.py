@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from contracts.build import add_standard_collectors
 
+# What `tevo_processor_paused_seconds_total{reason}` can say (processor/runtime/pause.py).
+PAUSE_REASONS = ("database", "tevo_api")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -20,7 +22,7 @@ class ProcessorMetrics:
         self.messages = Counter(
             "tevo_processor_messages_total",
             "Messages handled, by consumer and outcome "
-            "(applied, duplicate, retried, dead_lettered, requeued).",
+            "(applied, duplicate, retried, dead_lettered, requeued, paused).",
             ["consumer", "outcome"],
             registry=self.registry,
         )
@@ -46,6 +48,13 @@ class ProcessorMetrics:
             ["consumer"],
             registry=self.registry,
         )
+        self.paused_seconds = Counter(
+            "tevo_processor_paused_seconds",
+            "Seconds consumption was paused because a dependency was down, by dependency "
+            "(database, tevo_api); the messages waited in their queues.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.created = Counter(
             "tevo_pos_records_created_total",
             "POS records created, counted once their transaction committed, by consumer and record "
@@ -65,6 +74,8 @@ class ProcessorMetrics:
         for consumer in consumers:
             for outcome in outcomes:
                 self.messages.labels(consumer, outcome)
+        for reason in PAUSE_REASONS:
+            self.paused_seconds.labels(reason)
 
     def _per_consumer(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
         return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)

@@ -10,12 +10,9 @@ to set, and the unit tests still run; the fault suite runs only with `TEST_FAULT
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -43,33 +40,63 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-SERVICES_LOCK = Path(tempfile.gettempdir()) / "tevo-test-services.lock"
+FAULTS_SKIP = (
+    "fault tests start a RabbitMQ and a Postgres of their own: set TEST_FAULTS=1 or -m faults"
+)
 
 
-@contextmanager
-def services_lock(exclusive: bool) -> Iterator[None]:
-    """Shared by every test session on this machine; exclusive for tests that restart services.
+NO_SERVICES = (
+    "integration tests skipped: set TEST_AMQP_URL and TEST_DATABASE_URL to a running RabbitMQ "
+    "and Postgres, or start Docker for testcontainers (README, Tests)"
+)
 
-    Several test sessions may share one RabbitMQ and Postgres; a fault test that stops them
-    waits until no other session is running, and the others wait while it runs.
+
+_SKIPPED = pytest.StashKey[int]()
+
+
+def services_available() -> bool:
+    """Whether integration tests can get a broker and a database: named ones, or Docker."""
+    named = os.environ.get("TEST_AMQP_URL") and os.environ.get("TEST_DATABASE_URL")
+    docker = Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")
+    return bool(named or docker)
+
+
+def _faults_wanted(config: pytest.Config) -> bool:
+    marks = str(config.getoption("markexpr", "") or "")
+    return os.environ.get("TEST_FAULTS") == "1" or ("faults" in marks and "not faults" not in marks)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "faults: run (private services)" if _faults_wanted(config) else f"faults: {FAULTS_SKIP}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fault suite is slow and starts services of its own: it runs only when asked.
+
+    Without services for the integration tests, the unit tests still run, and the rest say
+    once, at the end, what to set.
     """
-    with SERVICES_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    if not _faults_wanted(config):
+        skip = pytest.mark.skip(reason=FAULTS_SKIP)
+        for item in items:
+            if item.get_closest_marker("faults"):
+                item.add_marker(skip)
+    if services_available():
+        return
+    unavailable = pytest.mark.skip(reason=NO_SERVICES)
+    skipped = 0
+    for item in items:
+        if item.get_closest_marker("integration") or "integration" in item.path.parts:
+            item.add_marker(unavailable)
+            skipped += 1
+    config.stash[_SKIPPED] = skipped
 
 
 @pytest.fixture(scope="session")
-def services(request: pytest.FixtureRequest) -> Iterator[Services]:
+def services() -> Iterator[Services]:
     amqp, database = os.environ.get("TEST_AMQP_URL"), os.environ.get("TEST_DATABASE_URL")
     if amqp and database:
-        exclusive = faults_asked() and any(
-            i.get_closest_marker("faults") for i in request.session.items
-        )
-        with services_lock(exclusive):
-            yield Services(amqp, database)
+        yield Services(amqp, database)
         return
     if not services_available():
         # A skip, not an exit: the tests that need no services still run (README, Tests).
@@ -164,49 +191,6 @@ def processor_settings(services: Services, database_url: str, namespace: str) ->
         retry_max_attempts=3,
         shutdown_timeout=5,
     )
-
-
-NO_SERVICES = (
-    "integration tests skipped: set TEST_AMQP_URL and TEST_DATABASE_URL to a running RabbitMQ "
-    "and Postgres, or start Docker for testcontainers (README, Tests)"
-)
-
-
-_SKIPPED = pytest.StashKey[int]()
-
-
-def services_available() -> bool:
-    """Whether integration tests can get a broker and a database: named ones, or Docker."""
-    named = os.environ.get("TEST_AMQP_URL") and os.environ.get("TEST_DATABASE_URL")
-    docker = Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")
-    return bool(named or docker)
-
-
-FAULTS_NOT_ASKED = "the fault suite stops and restarts services: it runs with TEST_FAULTS=1"
-
-
-def faults_asked() -> bool:
-    """Whether this session was asked to run the fault suite (`TEST_FAULTS=1`)."""
-    return os.environ.get("TEST_FAULTS", "") not in ("", "0")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A plain `pytest` never stops a service it did not start: the fault suite waits to be
-    # asked (.ci/run asks). Without services the unit tests still run, and the rest say once
-    # why they did not.
-    if not faults_asked():
-        for item in items:
-            if item.get_closest_marker("faults"):
-                item.add_marker(pytest.mark.skip(reason=FAULTS_NOT_ASKED))
-    if services_available():
-        return
-    skip = pytest.mark.skip(reason=NO_SERVICES)
-    skipped = 0
-    for item in items:
-        if item.get_closest_marker("integration") or "integration" in item.path.parts:
-            item.add_marker(skip)
-            skipped += 1
-    config.stash[_SKIPPED] = skipped
 
 
 def pytest_terminal_summary(

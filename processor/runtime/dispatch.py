@@ -37,7 +37,8 @@ from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
 from processor.runtime.message import Consumer, Inbound, decode
-from processor.runtime.republish import publish_copy
+from processor.runtime.pause import Pause, outage_probe
+from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import MAX_ERROR_TEXT, Decision, decide
 from processor.runtime.transaction import Applier, Step, classify, log_context
 
@@ -51,6 +52,7 @@ class Outcome(StrEnum):
     RETRIED = "retried"
     DEAD_LETTERED = "dead_lettered"
     REQUEUED = "requeued"  # could not even reach the broker to retry; the broker redelivers
+    PAUSED = "paused"  # a dependency is down: back to the queue, no attempt spent
 
 
 @dataclass
@@ -60,6 +62,9 @@ class Dispatcher:
     topology: Topology
     deps: Deps
     metrics: ProcessorMetrics
+    pause: Pause = field(default_factory=Pause)
+    # The publishing connection's channel; None: copies go out on `channel` (tests, tools).
+    publisher: Publisher | None = None
     applier: Applier = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,8 @@ class Dispatcher:
         the message id), the same for every batch and every single delivery, so that two
         transactions never wait on each other's locks the other way round.
         """
+        if self.pause.active:
+            return [await self._hold(consumer, delivery) for delivery in deliveries]
         batch = [(d, inbound) for d in deliveries if (inbound := _decoded(d)) is not None]
         if len(batch) < 2:
             return [await self._alone(consumer, delivery) for delivery in deliveries]
@@ -85,10 +92,14 @@ class Dispatcher:
             _log_batch_failure(exc, len(batch))
             self.metrics.batch_fallbacks.labels(consumer.name).inc()
             return [await self._alone(consumer, delivery) for delivery in deliveries]
-        outcomes = []
-        for (delivery, inbound), step in zip(batch, steps, strict=True):
+        settled: dict[int, Outcome] = {}
+        # Acks first: a failure's copy may wait on the broker (an alarm), the acks must not.
+        order = sorted(range(len(steps)), key=lambda i: steps[i].error is not None)
+        for i in order:
+            delivery, inbound = batch[i]
             with log_context(consumer, inbound):
-                outcomes.append(await self._conclude(consumer, delivery, step))
+                settled[i] = await self._conclude(consumer, delivery, steps[i])
+        outcomes = [settled[i] for i in range(len(steps))]
         seconds = time.perf_counter() - started  # what each message waited for: the whole batch
         for _ in batch:
             self.metrics.handler_seconds.labels(consumer.name).observe(seconds)
@@ -98,6 +109,8 @@ class Dispatcher:
 
     async def _alone(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
         """One delivery in a batch of its own, whose failure is that message's."""
+        if self.pause.active:
+            return await self._hold(consumer, delivery)
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(
             consumer=consumer.name, message_id=delivery.message_id
@@ -143,6 +156,12 @@ class Dispatcher:
     async def _fail(
         self, consumer: Consumer, delivery: AbstractIncomingMessage, error: ProcessingError
     ) -> Outcome:
+        if self.pause.active:
+            return await self._hold(consumer, delivery, counted=False)
+        probe = outage_probe(error, self.pool, self.deps.tevo_api, _order_id(delivery))
+        if probe is not None and not await probe():
+            self.pause.trip(error, probe)
+            return await self._hold(consumer, delivery, counted=False)
         headers = dict(delivery.headers or {})
         decision = decide(
             error,
@@ -155,15 +174,38 @@ class Dispatcher:
         )
         _log_decision(decision, error)
         try:
-            await publish_copy(
-                self.channel.default_exchange, delivery, decision.queue, decision.headers
-            )
+            if self.publisher is not None:
+                await self.publisher.copy(delivery, decision.queue, decision.headers)
+            else:
+                await publish_copy(
+                    self.channel.default_exchange, delivery, decision.queue, decision.headers
+                )
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             log.warning("message.requeued", reason="republish failed", error=type(exc).__name__)
             await _settled(delivery.nack(requeue=True))
             return Outcome.REQUEUED
         await _settled(delivery.ack())
         return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
+
+    async def _hold(
+        self, consumer: Consumer, delivery: AbstractIncomingMessage, *, counted: bool = True
+    ) -> Outcome:
+        """Back to the queue, unacked and with no attempt spent, while a dependency is down."""
+        await _settled(delivery.nack(requeue=True))
+        if counted:  # `_conclude` counts the outcomes of the messages it was given
+            self.metrics.messages.labels(consumer.name, Outcome.PAUSED.value).inc()
+        return Outcome.PAUSED
+
+
+def _order_id(delivery: AbstractIncomingMessage) -> int | None:
+    """The order a delivery is about, for a probe of TEvo's API; None when it is no order."""
+    inbound = _decoded(delivery)
+    if inbound is None:
+        return None
+    try:
+        return inbound.order().id
+    except ContractViolation:
+        return None
 
 
 def _decoded(delivery: AbstractIncomingMessage) -> Inbound | None:

@@ -14,16 +14,24 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
 
 from contracts import envelope as h
 from processor.deps import Deps
-from processor.errors import Conflict, DatabaseUnavailable, ProcessingError, Retryable, translate
+from processor.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    NeedsVerification,
+    ProcessingError,
+    Retryable,
+    translate,
+)
 from processor.metrics import ProcessorMetrics
 from processor.runtime.message import Applied, Connection, Consumer, Inbound
+from processor.tevo.verify import answers, fetch_answers
 
 log = structlog.get_logger("processor.runtime.dispatch")
 
@@ -77,6 +85,33 @@ class Applier:
     metrics: ProcessorMetrics
 
     async def apply(self, consumer: Consumer, batch: Sequence[Inbound]) -> list[Step]:
+        """Apply `batch` (see `_transaction`); the messages whose handler needed TEvo's answer
+        for their order are applied again in a second transaction, once the answers were
+        fetched outside any transaction and lock. Raises when a transaction failed whole."""
+        steps = await self._transaction(consumer, batch)
+        waiting = [i for i, step in enumerate(steps) if isinstance(step.error, NeedsVerification)]
+        api = self.deps.tevo_api
+        if not waiting or api is None:
+            return steps
+        needed = {cast(NeedsVerification, steps[i].error).order_id for i in waiting}
+        found, failed = await fetch_answers(api, needed)
+        again = []
+        for i in waiting:
+            order_id = cast(NeedsVerification, steps[i].error).order_id
+            if order_id in failed:
+                steps[i] = Step(error=failed[order_id])  # e.g. TEvo down: the dispatcher decides
+            else:
+                again.append(i)
+        if again:
+            with answers(found):
+                redone = await self._transaction(consumer, [batch[i] for i in again])
+            for i, step in zip(again, redone, strict=True):
+                # a handler asking twice would loop: a bug, retried and visible as such
+                unanswered = isinstance(step.error, NeedsVerification)
+                steps[i] = Step(error=Retryable("verification asked twice")) if unanswered else step
+        return steps
+
+    async def _transaction(self, consumer: Consumer, batch: Sequence[Inbound]) -> list[Step]:
         """One transaction, a savepoint per message, in the order given; a step per message.
 
         Raises when the batch as a whole failed:

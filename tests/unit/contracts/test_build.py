@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.release import version
 from ingress.metrics import IngressMetrics
-from processor.metrics import ProcessorMetrics
+from processor.metrics import PAUSE_REASONS, ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime.dispatch import Outcome
 
@@ -60,3 +60,5 @@ def test_an_initialised_processor_has_every_outcome_of_every_consumer_at_zero() 
         for outcome in Outcome:
             key = (("consumer", consumer.name), ("outcome", outcome.value))
             assert samples[("tevo_processor_messages_total", key)] == 0
+    for reason in PAUSE_REASONS:
+        assert samples[("tevo_processor_paused_seconds_total", (("reason", reason),))] == 0

@@ -72,10 +72,19 @@ def test_a_broker_that_is_down_is_one_line_not_a_traceback() -> None:
 
 def test_a_database_that_is_down_is_one_line_not_a_traceback() -> None:
     url = f"postgresql://postgres:s3cret-pw@{NOTHING_LISTENS}/tevo"
-    result = _processor("migrate", TEVO_DATABASE_URL=url)
+    credentials = {"TEVO_API_TOKEN": "token", "TEVO_API_SECRET": "secret"}
+    result = _processor("reconcile", TEVO_DATABASE_URL=url, **credentials)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "processor migrate: cannot reach Postgres (TEVO_DATABASE_URL): " in result.stderr
+    assert "processor reconcile: cannot reach Postgres (TEVO_DATABASE_URL): " in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_migrate_waits_for_a_database_that_is_down_then_fails_without_a_traceback() -> None:
+    url = f"postgresql://postgres:s3cret-pw@{NOTHING_LISTENS}/tevo"
+    result = _processor("migrate", "--wait", "1", TEVO_DATABASE_URL=url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stderr
 
 

@@ -128,6 +128,9 @@ class FakePool:
     def __init__(self, world: World) -> None:
         self.world = world
 
+    async def expire_connections(self) -> None:
+        """The probe's clean-up after an outage: nothing to replace here."""
+
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[FakeConnection]:
         yield FakeConnection(self.world)
@@ -199,7 +202,8 @@ async def test_a_failing_message_is_rolled_back_alone_and_dead_lettered_after_th
     assert world.inbox == {"m1", "m3"}
     assert world.events.index("rollback to savepoint message") < world.events.index("commit")
     after = world.events[world.events.index("commit") + 1 :]
-    assert after == ["ack m1", "publish m2 ns.seller.order_created.dead", "ack m2", "ack m3"]
+    # the acks of the committed messages first: a copy may wait on a blocked broker
+    assert after == ["ack m1", "ack m3", "publish m2 ns.seller.order_created.dead", "ack m2"]
 
 
 async def test_a_retryable_message_goes_to_its_delay_queue_and_the_rest_commit() -> None:

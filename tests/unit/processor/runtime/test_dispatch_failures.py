@@ -84,12 +84,19 @@ class FakeConnection:
 
 
 class FakePool:
-    def __init__(self, refuse: BaseException | None = None) -> None:
-        self.refuse = refuse
+    """Refuses its first `times` connections with `refuse` (every one when `times` is None)."""
+
+    def __init__(self, refuse: BaseException | None = None, times: int | None = None) -> None:
+        self.refuse, self.times = refuse, times
+        self.acquired = 0
+
+    async def expire_connections(self) -> None:
+        """The probe's clean-up after an outage: nothing to replace here."""
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[FakeConnection]:
-        if self.refuse is not None:
+        self.acquired += 1
+        if self.refuse is not None and (self.times is None or self.acquired <= self.times):
             raise self.refuse
         yield FakeConnection()
 
@@ -118,9 +125,11 @@ async def _handle(recorder: Recorder, pool: FakePool, headers: dict[str, Any]) -
     return outcome
 
 
-async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
+async def test_a_database_failure_while_it_answers_goes_to_the_first_delay_queue() -> None:
     recorder = Recorder()
-    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    # the message's connection fails, the probe that follows gets one: not an outage
+    pool = FakePool(ConnectionRefusedError(111, "refused"), times=1)
+    outcome = await _handle(recorder, pool, HEADERS)
     assert outcome is Outcome.RETRIED
     assert recorder.events == ["publish ns.delay.1s", "ack"]
     ((_, message),) = recorder.published
@@ -134,7 +143,7 @@ async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
 async def test_the_last_attempt_dead_letters() -> None:
     recorder = Recorder()
     headers = {**HEADERS, h.HEADER_ATTEMPTS: 2}
-    outcome = await _handle(recorder, FakePool(TimeoutError()), headers)
+    outcome = await _handle(recorder, FakePool(TimeoutError(), times=1), headers)
     assert outcome is Outcome.DEAD_LETTERED
     assert recorder.events == ["publish ns.seller.order_created.dead", "ack"]
 
@@ -161,6 +170,22 @@ async def test_headers_that_break_the_contract_dead_letter_at_once() -> None:
 )
 async def test_no_confirm_means_no_ack_the_broker_redelivers(error: BaseException) -> None:
     recorder = Recorder(publish_error=error)
-    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    pool = FakePool(ConnectionRefusedError(111, "refused"), times=1)
+    outcome = await _handle(recorder, pool, HEADERS)
     assert outcome is Outcome.REQUEUED
     assert recorder.events == ["nack requeue=True"]
+
+
+async def test_a_database_outage_pauses_and_requeues_without_spending_an_attempt() -> None:
+    recorder, pool = Recorder(), FakePool(ConnectionRefusedError(111, "refused"))
+    dispatcher = _dispatcher(recorder, pool)
+    delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, HEADERS))
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
+    assert recorder.events == ["nack requeue=True"]  # back to the queue, no copy, no attempt
+    assert dispatcher.pause.reason == "database unavailable"
+    assert dispatcher.pause.tripped.is_set()
+    tried = pool.acquired
+    # while paused, a delivery goes straight back without touching the database
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
+    assert pool.acquired == tried
+    assert recorder.events == ["nack requeue=True", "nack requeue=True"]
