@@ -36,6 +36,8 @@ def processor_service(settings: ProcessorSettings, log: Path) -> Service:
             "TEVO_RETRY_DELAYS": ",".join(str(s) for s in settings.retry_delays),
             "TEVO_RETRY_MAX_ATTEMPTS": str(settings.retry_max_attempts),
             "TEVO_SHUTDOWN_TIMEOUT": str(settings.shutdown_timeout),
+            # Any free port: a fixed 9100 is taken whenever another processor runs on the host.
+            "TEVO_PROCESSOR_HTTP_PORT": "0",
         }
     )
     return Service("processor", ["-m", "processor"], env, log)
