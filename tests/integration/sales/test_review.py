@@ -76,7 +76,7 @@ async def test_a_pending_sale_is_flagged_once_past_the_wait_limit(
     assert await look_once(pool, processor_settings, metrics) == 0  # flagged once
     assert (await sale(db, CLIENT_ORDER))["review_reason"] == FRAUD_WAIT_EXCEEDED
     assert metrics.registry.get_sample_value("tevo_pos_fraud_waits_exceeded_total") == 1
-    assert metrics.registry.get_sample_value("tevo_pos_sales_awaiting_review") == 1
+    assert metrics.registry.get_sample_value("tevo_sales_awaiting_review") == 1
     assert metrics.registry.get_sample_value("tevo_pos_sales_fraud_wait_exceeded") == 1
     # a later pending update keeps the flag, in the same words
     later = order("order_client", updated_at="2026-11-21T09:30:00Z")
