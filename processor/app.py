@@ -28,6 +28,7 @@ from aio_pika.exceptions import (
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
+from processor.ops.review_watch import watching
 from processor.runtime.message import Consumer
 from processor.runtime.pause import Pause
 from processor.runtime.session import Session
@@ -103,6 +104,7 @@ async def run(
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
+        await stack.enter_async_context(watching(pool, settings, metrics))
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")

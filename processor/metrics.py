@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from contracts.build import add_standard_collectors
 
@@ -60,6 +60,22 @@ class ProcessorMetrics:
             "POS records created, counted once their transaction committed, by consumer and record "
             "(customer, sale, invoice, purchase_order).",
             ["consumer", "record"],
+            registry=self.registry,
+        )
+        self.sales_awaiting_review = Gauge(
+            "tevo_sales_awaiting_review",
+            "Sales that need a person (what `python -m processor review list` shows): held, "
+            "flagged, waiting visibly or too long, and not resolved.",
+            registry=self.registry,
+        )
+        self.sales_fraud_wait_exceeded = Gauge(
+            "tevo_pos_sales_fraud_wait_exceeded",
+            "Sales awaiting a fraud decision for longer than TEVO_FRAUD_WAIT_LIMIT.",
+            registry=self.registry,
+        )
+        self.fraud_waits_exceeded = Counter(
+            "tevo_pos_fraud_waits_exceeded_total",
+            "Sales flagged for waiting longer than TEVO_FRAUD_WAIT_LIMIT, each counted once.",
             registry=self.registry,
         )
         add_standard_collectors(self.registry, "processor")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +26,18 @@ class ProcessorSettings(ServiceSettings):
     )
     riskified: bool = Field(
         default=True, description="Client sales wait for fraud_check_status=approved."
+    )
+    fraud_wait_limit: timedelta = Field(
+        default=timedelta(hours=4),
+        gt=timedelta(0),
+        description="How long a sale may await a fraud decision before it is flagged: seconds "
+        "or an ISO 8601 duration (PT4H).",
+    )
+    review_watch_interval: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two looks at the sales awaiting review (gauges, waits).",
     )
     prefetch: int = Field(default=128, ge=1, le=1000, description="Unacked messages per consumer.")
     batch_size: int = Field(
