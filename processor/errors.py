@@ -6,9 +6,12 @@
     │   ├── Conflict              serialization failure, deadlock, lock timeout, unique race
     │   ├── UpstreamUnavailable   TEvo's API down, timing out, or 5xx/429 after the client's retries
     │   └── UpstreamUnauthorized  TEvo's API refused our credentials (401/403)
-    └── Permanent            never going to work: dead-letter at once, with the reason
-        ├── ContractViolation     the body or headers break the contract in `contracts/`
-        └── UpstreamRejected      TEvo's API called our request malformed (another 4xx)
+    ├── Permanent            never going to work: dead-letter at once, with the reason
+    │   ├── ContractViolation     the body or headers break the contract in `contracts/`
+    │   └── UpstreamRejected      TEvo's API called our request malformed (another 4xx)
+    └── NeedsVerification    no failure: the handler needs TEvo's answer for an order, which
+                             `processor.runtime.transaction` fetches outside the transaction
+                             before it applies the message again; never reaches the dispatcher
 
 Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, and
 `processor.tevo.api` turns aiohttp's, so the dispatcher decides the outcome from this tree alone.
@@ -72,11 +75,22 @@ _UNAVAILABLE = (
     asyncpg.AdminShutdownError,
     asyncpg.QueryCanceledError,
     asyncpg.InsufficientResourcesError,
+    # asyncpg's own state error on a pooled connection that the server cut mid-operation
+    # ("cannot switch to state ...; another operation is in progress"): a lost connection
+    asyncpg.InternalClientError,
     ConnectionError,
     OSError,
     TimeoutError,
 )
 _PERMANENT = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class NeedsVerification(ProcessingError):
+    """A handler needs TEvo's answer for `order_id` before it may invoice."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"TEvo's answer for order {order_id} is needed")
+        self.order_id = order_id
 
 
 def translate(exc: BaseException) -> ProcessingError | None:

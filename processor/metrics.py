@@ -18,36 +18,37 @@ class ProcessorMetrics:
         self.messages = Counter(
             "tevo_processor_messages_total",
             "Messages handled, by consumer and outcome "
-            "(applied, duplicate, retried, dead_lettered, requeued).",
+            "(applied, duplicate, retried, dead_lettered, requeued, paused).",
             ["consumer", "outcome"],
             registry=self.registry,
         )
-        self.handler_seconds = Histogram(
+        self.handler_seconds = self._per_consumer(
             "tevo_processor_handler_seconds",
             "Time to apply one message: transaction, handler and commit (of its whole batch).",
-            ["consumer"],
-            registry=self.registry,
-            buckets=_LATENCY_BUCKETS,
+            _LATENCY_BUCKETS,
         )
-        self.end_to_end_seconds = Histogram(
+        self.end_to_end_seconds = self._per_consumer(
             "tevo_processor_end_to_end_seconds",
             "Time from receipt at the ingress to commit in the POS.",
-            ["consumer"],
-            registry=self.registry,
-            buckets=_LATENCY_BUCKETS,
+            _LATENCY_BUCKETS,
         )
-        self.batches = Histogram(
+        self.batches = self._per_consumer(
             "tevo_processor_batch_messages",
             "Messages per committed batch transaction.",
-            ["consumer"],
-            registry=self.registry,
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            (1, 2, 4, 8, 16, 32, 64, 128, 256),
         )
         self.batch_fallbacks = Counter(
             "tevo_processor_batch_fallbacks_total",
             "Batches that failed as a whole (connection, conflict, timeout, commit) and whose "
             "messages were then applied one by one.",
             ["consumer"],
+            registry=self.registry,
+        )
+        self.paused_seconds = Counter(
+            "tevo_processor_paused_seconds",
+            "Seconds consumption was paused because a dependency was down, by dependency "
+            "(database, tevo_api); the messages waited in their queues.",
+            ["reason"],
             registry=self.registry,
         )
         self.created = Counter(
@@ -57,6 +58,9 @@ class ProcessorMetrics:
             ["consumer", "record"],
             registry=self.registry,
         )
+
+    def _per_consumer(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)
 
     def count_created(self, consumer: str, records: Iterable[str]) -> None:
         """Count what a committed transaction created; call it only after the commit."""

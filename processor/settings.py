@@ -8,7 +8,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from contracts.settings import ServiceSettings
-from processor.tevo.retry import RetryPolicy
+
+# The longest wait between two tries of one call to TEvo's API (`processor.tevo.retry` gives up
+# rather than wait longer, whatever `Retry-After` asks): part of the worst case of one call,
+# which must fit in a handler timeout.
+API_MAX_RETRY_WAIT = 5.0
 
 
 class ProcessorSettings(ServiceSettings):
@@ -101,7 +105,7 @@ class ProcessorSettings(ServiceSettings):
     def _api_calls_fit_in_a_handler(self) -> ProcessorSettings:
         # A verification cut off by the handler timeout mid-retry would be reported as a
         # database timeout: refuse settings that let the API's worst case reach it.
-        waits = (self.api_attempts - 1) * RetryPolicy().max_delay
+        waits = (self.api_attempts - 1) * API_MAX_RETRY_WAIT
         worst = self.api_attempts * self.api_timeout + waits
         if worst >= self.handler_timeout:
             raise ValueError(

@@ -8,12 +8,9 @@ queues are its own, deleted afterwards) and a fresh database cloned from a migra
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +21,7 @@ import pytest
 
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 TEST_RETRY_DELAYS = (1, 2)
@@ -40,31 +38,35 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-SERVICES_LOCK = Path(tempfile.gettempdir()) / "tevo-test-services.lock"
+FAULTS_SKIP = (
+    "fault tests start a RabbitMQ and a Postgres of their own: set TEST_FAULTS=1 or -m faults"
+)
 
 
-@contextmanager
-def services_lock(exclusive: bool) -> Iterator[None]:
-    """Shared by every test session on this machine; exclusive for tests that restart services.
+def _faults_wanted(config: pytest.Config) -> bool:
+    marks = str(config.getoption("markexpr", "") or "")
+    return os.environ.get("TEST_FAULTS") == "1" or ("faults" in marks and "not faults" not in marks)
 
-    Several test sessions may share one RabbitMQ and Postgres; a fault test that stops them
-    waits until no other session is running, and the others wait while it runs.
-    """
-    with SERVICES_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "faults: run (private services)" if _faults_wanted(config) else f"faults: {FAULTS_SKIP}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fault suite is slow and starts services of its own: it runs only when asked."""
+    if _faults_wanted(config):
+        return
+    skip = pytest.mark.skip(reason=FAULTS_SKIP)
+    for item in items:
+        if item.get_closest_marker("faults"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
-def services(request: pytest.FixtureRequest) -> Iterator[Services]:
+def services() -> Iterator[Services]:
     amqp, database = os.environ.get("TEST_AMQP_URL"), os.environ.get("TEST_DATABASE_URL")
     if amqp and database:
-        exclusive = any(item.get_closest_marker("faults") for item in request.session.items)
-        with services_lock(exclusive):
-            yield Services(amqp, database)
+        yield Services(amqp, database)
         return
     if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
         pytest.exit(
@@ -140,13 +142,8 @@ async def namespace(services: Services) -> AsyncIterator[str]:
 async def delete_namespace(amqp_url: str, ns: str) -> None:
     """Delete every queue and exchange a test may have declared under `ns`."""
     topology = ProcessorSettings(namespace=ns).topology
-    queues = [topology.unrouted]
-    queues += [topology.delay_queue(s) for s in (*TEST_RETRY_DELAYS, 1, 10, 60, 600)]
-    for consumer in CONSUMERS:
-        queues += [
-            topology.consumer_queue(consumer.name),
-            topology.dead_letter_queue(consumer.name),
-        ]
+    delays = (*TEST_RETRY_DELAYS, *ProcessorSettings().retry_delays)
+    queues = [spec.name for spec in all_queues(topology, CONSUMERS, delays)]
     exchanges = [e.name for e in topology.processor_exchanges()]
     connection = await aio_pika.connect(amqp_url)
     async with connection:

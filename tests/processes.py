@@ -120,3 +120,12 @@ def outcomes(service: Service) -> Counter[str]:
         elif event.get("event") == "message.retry_scheduled":
             counted["retried"] += 1
     return counted
+
+
+def duplicates_by_message(service: Service) -> Counter[str]:
+    """How many copies of each message_id a processor absorbed as duplicates, over every run."""
+    counted: Counter[str] = Counter()
+    for event in service.events(since_start=False):
+        if event.get("event") == "message.acked" and event.get("outcome") == "duplicate":
+            counted[str(event.get("message_id"))] += 1
+    return counted

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity
 
+from processor.broker import connect_once
 from processor.ops import dead_letters as deadletters
 from processor.ops.dead_letters import DeadLetter
 from processor.registry import CONSUMERS
@@ -58,10 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     consumers = [args.consumer] if args.consumer else [c.name for c in CONSUMERS]
     try:
-        connection = await aio_pika.connect(
-            settings.amqp_url,
-            client_properties={"connection_name": f"dead-letters@{socket.gethostname()}"},
-        )
+        connection = await connect_once(settings, "dead-letters")
     except CONNECTION_EXCEPTIONS as exc:
         print(f"cannot reach RabbitMQ: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

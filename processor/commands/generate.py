@@ -17,8 +17,9 @@ from typing import Any
 import structlog
 
 from processor.ops.asyncapi import asyncapi
-from processor.ops.definitions import all_queues, definitions, topology_operator_policies, vhost_of
+from processor.ops.definitions import definitions, topology_operator_policies
 from processor.registry import CONSUMERS
+from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor.generate")
@@ -42,7 +43,7 @@ def _yaml_documents(documents: list[dict[str, Any]]) -> str:
 
 def artefacts(settings: ProcessorSettings) -> dict[str, str]:
     """Every generated file, by its path relative to the repository root, with its content."""
-    topology, vhost = settings.topology, vhost_of(settings.amqp_url)
+    topology, vhost = settings.topology, settings.brokers.vhost
     queues = all_queues(topology, CONSUMERS, settings.retry_delays)
     render: dict[str, Callable[[], str]] = {
         "deploy/rabbitmq/definitions.json": lambda: _json(

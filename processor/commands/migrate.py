@@ -1,12 +1,21 @@
-"""`python -m processor migrate`: create or upgrade the POS schema and declare the topology."""
+"""`python -m processor migrate`: create or upgrade the POS schema and declare the topology.
+
+`--wait SECONDS` (default 60) lets it start before its services: it retries refused connections
+to Postgres and RabbitMQ for that long, so compose or an init container may start everything at
+once. After that, or on a configuration error (refused credentials, a missing database), it
+exits 1 with the reason.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 
+import asyncpg
 import structlog
 
-from processor.app import connect_broker
+from processor.app import ConfigurationError, StoppedBeforeStart, until_connected
+from processor.broker import connect_broker
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare
@@ -16,16 +25,38 @@ log = structlog.get_logger("processor.ops.migrate")
 
 NAME = "migrate"
 HELP = "create or upgrade the POS schema and declare every consumer's queues"
+DEFAULT_WAIT = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for Postgres and RabbitMQ to answer (default {DEFAULT_WAIT:g})",
+    )
 
 
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
-    del args
+    gave_up = asyncio.Event()  # set when the wait is over: `until_connected` stops retrying
+    timer = asyncio.get_running_loop().call_later(max(args.wait, 0), gave_up.set)
+    try:
+        # Wait for a connection, not for the migration: a failing migration must fail at once.
+        probe = await until_connected(
+            "database", lambda: asyncpg.connect(settings.database_url), gave_up
+        )
+        await probe.close()
+        connection = await until_connected(
+            "broker", lambda: connect_broker(settings, role="migrate"), gave_up
+        )
+    except (StoppedBeforeStart, ConfigurationError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("migrate.failed", waited_s=args.wait, error=error)  # noqa: TRY400 - the reason says it all; a traceback would bury it
+        return 1
+    finally:
+        timer.cancel()
     applied = await migrate(settings.database_url)
-    connection = await connect_broker(settings, role="migrate")
     async with connection:
         channel = await connection.channel()
         await declare(channel, settings.topology, CONSUMERS, settings.retry_delays)

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 import asyncpg
 import structlog
 
-from processor.app import connect_broker
+from processor.broker import connect_broker
 from processor.errors import Permanent, ProcessingError
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare

@@ -8,7 +8,7 @@ import signal
 
 import structlog
 
-from processor.app import StoppedBeforeStart, run
+from processor.app import ConfigurationError, StoppedBeforeStart, run
 from processor.metrics import ProcessorMetrics
 from processor.ops import http
 from processor.ops.health import Health
@@ -40,4 +40,7 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
             await run(settings, CONSUMERS, stop, metrics=metrics, health=health)
         except StoppedBeforeStart as waiting_for:
             log.info("processor.stopped", before_connecting_to=str(waiting_for))
+        except ConfigurationError as exc:  # no retry fixes it: say so and let the operator act
+            log.error("processor.configuration_error", error=str(exc))  # noqa: TRY400 - the reason says it all
+            return 2
     return 0

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from processor.deps import Deps
+from processor.errors import ContractViolation
 from processor.pos.purchases import finalize_etickets
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 
 async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> Applied:
     return await finalize_etickets(conn, inbound)
 
 
-CONSUMER = Consumer("buyer.etickets_finalized", ("buyer.etickets_finalized",), handle)
+def item_order_id(inbound: Inbound) -> int:
+    """The order the item belongs to, whose purchase order `handle` locks."""
+    order_id = inbound.order_item().order_id
+    if order_id is None:
+        raise ContractViolation("order_id: the order item names no order")
+    return order_id
+
+
+CONSUMER = Consumer(
+    "buyer.etickets_finalized", ("buyer.etickets_finalized",), handle, lock_key=item_order_id
+)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from processor.deps import Deps
 from processor.pos.purchases import Change, apply_order_webhook
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 CHANGE = Change("order accepted")
 

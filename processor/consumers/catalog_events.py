@@ -5,8 +5,9 @@ from __future__ import annotations
 import structlog
 
 from contracts import EventType, Recipient, routing_key
-from processor.pos.catalog import record_event
-from processor.runtime.message import Connection, Consumer, Deps, Inbound
+from processor.deps import Deps
+from processor.pos.catalog import parse, record_event
+from processor.runtime.message import Connection, Consumer, Inbound
 
 log = structlog.get_logger("processor.catalog")
 
@@ -18,6 +19,11 @@ async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> None:
     log.debug("catalog.event_recorded", event_id=inbound.event_id, kept=kept, deleted=deleted)
 
 
+def event_id(inbound: Inbound) -> int:
+    """The catalog event whose row `handle` upserts (and so locks)."""
+    return parse(inbound)[0]
+
+
 CONSUMER = Consumer(
     "catalog.events",
     tuple(
@@ -25,4 +31,5 @@ CONSUMER = Consumer(
         for event in (EventType.EVENT_CREATED, EventType.EVENT_UPDATED, EventType.EVENT_DELETED)
     ),
     handle,
+    lock_key=event_id,
 )

@@ -214,7 +214,9 @@ def _header_schemas() -> dict[str, Any]:
     return schemas
 
 
-def _message(title: str, summary: str, headers: str, payload: str) -> dict[str, Any]:
+def _message(
+    title: str, summary: str, payload: str, headers: str = "WebhookHeaders"
+) -> dict[str, Any]:
     return {
         "name": title,
         "title": title,
@@ -230,25 +232,17 @@ def _message(title: str, summary: str, headers: str, payload: str) -> dict[str, 
 
 def _messages() -> dict[str, Any]:
     return {
-        ORDER: _message(
-            "Order webhook", "A TEvo order, as Orders/Show returns it.", "WebhookHeaders", "Order"
-        ),
+        ORDER: _message("Order webhook", "A TEvo order, as Orders/Show returns it.", "Order"),
         ORDER_ITEM: _message(
-            "Order item webhook",
-            "`etickets_finalized`: one order item.",
-            "WebhookHeaders",
-            "OrderItem",
+            "Order item webhook", "`etickets_finalized`: one order item.", "OrderItem"
         ),
         CATALOG: _message(
-            "Catalog webhook",
-            "An event was created, updated or deleted.",
-            "WebhookHeaders",
-            "CatalogEvent",
+            "Catalog webhook", "An event was created, updated or deleted.", "CatalogEvent"
         ),
         DEAD: _message(
             "Dead letter",
             "A webhook that failed for good, body unchanged, the reason in its headers.",
-            "FailureHeaders",
             "OriginalBody",
+            headers="FailureHeaders",
         ),
     }

@@ -9,7 +9,7 @@ queue's limits on its Policy column and an operator can tighten them live. For q
 RabbitMQ resolves a key set both ways like this: `delivery-limit`, `max-length` and
 `message-ttl` take the lower value; `dead-letter-exchange`, `dead-letter-routing-key` and
 `dead-letter-strategy` take the queue argument; `overflow` takes the policy. With equal values
-none of that matters, and `tests/unit/test_definitions.py` keeps them equal.
+none of that matters, and `tests/unit/processor/ops/test_generated.py` keeps them equal.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
 from processor.runtime.message import Consumer
+from processor.runtime.topology import all_queues
 
 # Queue arguments that have a policy key of the same name without `x-`.
 POLICY_KEYS = (
@@ -44,22 +44,6 @@ class PolicySpec:
     definition: dict[str, Any]
     apply_to: str = "queues"
     priority: int = POLICY_PRIORITY
-
-
-def vhost_of(amqp_url: str) -> str:
-    """The virtual host an AMQP URL names: its path, `/` when empty."""
-    path = urlsplit(amqp_url).path
-    return unquote(path[1:]) if len(path) > 1 else "/"
-
-
-def all_queues(
-    topology: Topology, consumers: Sequence[Consumer], retry_delays: tuple[int, ...]
-) -> list[QueueSpec]:
-    """Every queue the ingress and the processor declare, in declaration order."""
-    queues = [topology.unrouted_queue(), *topology.delay_queues(retry_delays)]
-    for consumer in consumers:
-        queues += topology.consumer_queues(consumer.name, consumer.routing_keys)
-    return queues
 
 
 def policies(queues: Sequence[QueueSpec]) -> list[PolicySpec]:

@@ -9,6 +9,8 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractConnection
 
+from processor.runtime.pause import Pause
+
 log = structlog.get_logger("processor.ops.health")
 
 PROBE_TIMEOUT = 2.0
@@ -18,14 +20,19 @@ PROBE_TIMEOUT = 2.0
 class Health:
     """What readiness looks at. The runtime fills it in as each connection comes up."""
 
-    broker: AbstractConnection | None = None
+    broker: AbstractConnection | None = None  # the consuming connection
+    publisher: AbstractConnection | None = None  # the one copies of failed messages go out on
     pool: asyncpg.Pool | None = None
+    pause: Pause | None = None  # why consumption is paused, if it is
     probe_timeout: float = PROBE_TIMEOUT
 
     def broker_up(self) -> bool:
-        broker = self.broker
-        # A robust connection stays open while it reconnects; `connected` says if it is there.
-        return broker is not None and not broker.is_closed and broker.connected.is_set()
+        return _up(self.broker) and (self.publisher is None or _up(self.publisher))
+
+    @property
+    def paused(self) -> str | None:
+        """Why the processor takes no deliveries now, or None."""
+        return None if self.pause is None else self.pause.reason
 
     async def database_up(self) -> bool:
         pool = self.pool
@@ -45,3 +52,8 @@ class Health:
     async def check(self) -> dict[str, bool]:
         """Each dependency and whether it is usable now."""
         return {"broker": self.broker_up(), "database": await self.database_up()}
+
+
+def _up(connection: AbstractConnection | None) -> bool:
+    # A robust connection stays open while it reconnects; `connected` says if it is there.
+    return connection is not None and not connection.is_closed and connection.connected.is_set()

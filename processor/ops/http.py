@@ -39,9 +39,16 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks = await request.app[HEALTH].check()
-    ready = all(checks.values())
-    body = {"ready": ready, **{name: "up" if up else "down" for name, up in checks.items()}}
+    health = request.app[HEALTH]
+    checks = await health.check()
+    paused = health.paused
+    if paused is not None:  # its broker connections are closed on purpose, not down
+        checks.pop("broker", None)
+    ready = all(checks.values()) and paused is None
+    body: dict[str, object] = {"ready": ready}
+    body.update({name: "up" if up else "down" for name, up in checks.items()})
+    if paused is not None:  # e.g. "database unavailable": messages wait in their queues
+        body["paused"] = paused
     return web.json_response(body, status=200 if ready else 503)
 
 

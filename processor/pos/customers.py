@@ -15,9 +15,10 @@ from typing import Any
 import structlog
 
 from contracts import Order
+from processor.deps import OfficeCustomers
 from processor.errors import Conflict
 from processor.pos.sale_rules import CLIENT, OFFICE
-from processor.runtime.message import Connection, OfficeCustomers
+from processor.runtime.message import Connection
 
 log = structlog.get_logger("processor.pos.customers")
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from contracts import Order
+from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.purchase_lines import (
     Finalization,
@@ -25,7 +26,7 @@ from processor.pos.purchase_lines import (
     remember_finalization,
     write_lines,
 )
-from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
+from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
 FLAG_SQL = "UPDATE pos.purchase_orders SET review_reason = $2 WHERE id = $1"

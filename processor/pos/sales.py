@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 
 from contracts import Order, parse_order
+from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.customers import customer_for
 from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, void_invoice
@@ -26,7 +27,7 @@ from processor.pos.sale_rules import (
     delivery_state,
     merge,
 )
-from processor.runtime.message import Applied, Connection, Deps, Inbound, Record
+from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
 log = structlog.get_logger("processor.pos.sales")

@@ -1,4 +1,4 @@
-"""What a consumer's handler is given and what it gives back.
+"""What a consumer's handler is given and what it gives back; a delivery decoded into an `Inbound`.
 
 A handler is a plain async function of (message, transaction connection, dependencies). It never
 acks, connects or commits: `processor.runtime.dispatch` owns all three.
@@ -14,11 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
 
-from contracts import BodyError, Order, OrderItem, parse_order, parse_order_item
+from contracts import BodyError, Order, OrderItem, message_id, parse_order, parse_order_item
+from contracts import envelope as h
+from processor.deps import Deps
 from processor.errors import ContractViolation
-from processor.settings import ProcessorSettings
-from processor.tevo.api import OrdersApi
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,42 @@ class Inbound:
             raise ContractViolation(f"body is not an order item: {exc}") from None
 
 
+def decode(delivery: AbstractIncomingMessage) -> Inbound:
+    """The delivery as an `Inbound`; headers that break the contract are a `ContractViolation`."""
+    headers: dict[str, Any] = dict(delivery.headers or {})
+    recipient, event_type = headers.get(h.HEADER_RECIPIENT), headers.get(h.HEADER_EVENT_TYPE)
+    if not isinstance(recipient, str) or not isinstance(event_type, str):
+        raise ContractViolation("headers recipient and event_type are required")
+    try:
+        group = _optional_int(headers.get(h.HEADER_ORDER_GROUP_ID))
+        event_id = _optional_int(headers.get(h.HEADER_EVENT_ID))
+        received = headers.get(h.HEADER_RECEIVED_AT)
+        received_at = datetime.fromisoformat(received) if isinstance(received, str) else None
+    except (TypeError, ValueError) as exc:
+        raise ContractViolation(f"bad header: {exc}") from None
+    body = delivery.body
+    return Inbound(
+        message_id=delivery.message_id or message_id(recipient, event_type, group, body),
+        recipient=recipient,
+        event_type=event_type,
+        body=body,
+        order_group_id=group,
+        event_id=event_id,
+        received_at=received_at,
+        headers=headers,
+    )
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, int | str):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return int(value)
+
+
 class Record(StrEnum):
     """Kinds of POS record a handler may create; the dispatcher counts them after the commit."""
 
@@ -83,38 +120,6 @@ class Applied:
     after_commit: tuple[Callable[[], None], ...] = ()
 
 
-class OfficeCustomers:
-    """Office id -> POS customer id, for customers whose row is committed.
-
-    Filled only through `Applied.after_commit`, so an id whose insert was rolled back is never
-    served. Customers are never deleted, so an entry stays true; the map is bounded all the same.
-    """
-
-    LIMIT = 10_000
-
-    def __init__(self) -> None:
-        self._ids: dict[int, int] = {}
-
-    def get(self, office_id: int) -> int | None:
-        return self._ids.get(office_id)
-
-    def remember(self, office_id: int, customer_id: int) -> None:
-        if len(self._ids) >= self.LIMIT:
-            self._ids.clear()
-        self._ids[office_id] = customer_id
-
-
-@dataclass(frozen=True)
-class Deps:
-    """Everything a handler may use besides its transaction."""
-
-    settings: ProcessorSettings
-    # TEvo's API, to check a webhook before acting on it; None: verification is off.
-    tevo_api: OrdersApi | None = None
-    # Office customer ids known to be committed, so a sale to TEvo (office 6) needs no lookup.
-    offices: OfficeCustomers = field(default_factory=OfficeCustomers)
-
-
 # A pooled or a plain connection; named here so handlers import one module.
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -123,6 +128,14 @@ if TYPE_CHECKING:
 else:
     Connection = asyncpg.Connection
 Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
+# The key of what a handler locks first (the TEvo order id, for most): a batch applies its
+# messages in this key's order, so two batches never take two orders' locks the other way round.
+LockKey = Callable[[Inbound], int]
+
+
+def order_id(inbound: Inbound) -> int:
+    """The id of the order a message's body is: what the sales and purchase handlers lock."""
+    return inbound.order().id
 
 
 @dataclass(frozen=True)
@@ -132,3 +145,4 @@ class Consumer:
     name: str
     routing_keys: tuple[str, ...]
     handle: Handler
+    lock_key: LockKey = order_id

@@ -1,4 +1,8 @@
-"""Declare the broker topology of the registered consumers; idempotent, run by migrate and start."""
+"""The broker topology of the registered consumers: the one list of queues, and declaring it.
+
+Declaring is idempotent; `migrate`, the processor at start and the operator commands all do it,
+and `processor.ops.definitions` generates the broker's definitions from the same list.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,16 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts.topology import QueueSpec, Topology
 from processor.runtime.message import Consumer
+
+
+def all_queues(
+    topology: Topology, consumers: Sequence[Consumer], retry_delays: tuple[int, ...]
+) -> list[QueueSpec]:
+    """Every queue the ingress and the processor declare, in declaration order."""
+    queues = [topology.unrouted_queue(), *topology.delay_queues(retry_delays)]
+    for consumer in consumers:
+        queues += topology.consumer_queues(consumer.name, consumer.routing_keys)
+    return queues
 
 
 async def declare(
@@ -21,14 +35,10 @@ async def declare(
         await channel.declare_exchange(
             exchange.name, exchange.type, durable=True, arguments=exchange.arguments
         )
-    await _declare_queue(channel, topology.unrouted_queue())
-    for spec in topology.delay_queues(retry_delays):
-        await _declare_queue(channel, spec)
-    queues: dict[str, AbstractQueue] = {}
-    for consumer in consumers:
-        for spec in topology.consumer_queues(consumer.name, consumer.routing_keys):
-            queues[spec.name] = await _declare_queue(channel, spec)
-    return {c.name: queues[topology.consumer_queue(c.name)] for c in consumers}
+    declared = {}
+    for spec in all_queues(topology, consumers, retry_delays):
+        declared[spec.name] = await _declare_queue(channel, spec)
+    return {c.name: declared[topology.consumer_queue(c.name)] for c in consumers}
 
 
 async def _declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:

@@ -1,8 +1,9 @@
-"""Apply messages to the POS: one in a transaction of its own, or a batch with a savepoint each.
+"""Apply a batch of messages to the POS: one transaction, a savepoint per message.
 
-Each message's transaction (or savepoint) records its `message_id` in the inbox (a second copy
-stops there), runs the consumer's handler and writes its history row. This module says what
-happened to each message; it never acks, retries or dead-letters:
+A single delivery is a batch of one, so every message takes its locks in the same order: first
+what its handler locks (its order), then its inbox row. Each message's savepoint runs the
+handler, then records its `message_id` in the inbox (a second copy stops there) with its history
+row. This module says what happened to each message; it never acks, retries or dead-letters:
 `processor.runtime.dispatch` decides.
 """
 
@@ -10,35 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
 
 from contracts import envelope as h
-from processor.errors import Conflict, DatabaseUnavailable, ProcessingError, Retryable, translate
+from processor.deps import Deps
+from processor.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    NeedsVerification,
+    ProcessingError,
+    Retryable,
+    translate,
+)
 from processor.metrics import ProcessorMetrics
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
+from processor.tevo.verify import answers, fetch_answers
 
 log = structlog.get_logger("processor.runtime.dispatch")
 
+# The inbox row alone, for a handler that returns nothing for the history.
 INBOX_SQL = """
 INSERT INTO pos.inbox (consumer, message_id) VALUES ($1, $2)
 ON CONFLICT DO NOTHING RETURNING true
 """
-# applied_at is when the row is written, not when its transaction began: in a batch the two
-# differ by the messages applied before it.
-HISTORY_SQL = """
-INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
-                               consumer, state, note, received_at, applied_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
-"""
 # A batch asks once which of its messages the inbox has, and writes each new one's inbox row
 # with its history row, after the handler, in one round trip. No row back: the message was
 # applied meanwhile (a copy in a concurrent batch, or earlier in this one), and its savepoint
-# is rolled back as a duplicate's.
+# is rolled back as a duplicate's. applied_at is when the row is written, not when its
+# transaction began: in a batch the two differ by the messages applied before it.
 INBOX_KNOWN_SQL = """
 SELECT message_id FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
 """
@@ -78,23 +84,39 @@ class Applier:
     deps: Deps
     metrics: ProcessorMetrics
 
-    async def alone(self, consumer: Consumer, inbound: Inbound) -> Step:
-        """One message in a transaction of its own; raises what went wrong."""
-        async with (
-            asyncio.timeout(self.deps.settings.handler_timeout),
-            self.pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            applied = await self._apply(conn, consumer, inbound)
-        if applied is not None:
-            self._committed(consumer, applied)
-        return Step(applied, received_at=inbound.received_at)
+    async def apply(self, consumer: Consumer, batch: Sequence[Inbound]) -> list[Step]:
+        """Apply `batch` (see `_transaction`); the messages whose handler needed TEvo's answer
+        for their order are applied again in a second transaction, once the answers were
+        fetched outside any transaction and lock. Raises when a transaction failed whole."""
+        steps = await self._transaction(consumer, batch)
+        waiting = [i for i, step in enumerate(steps) if isinstance(step.error, NeedsVerification)]
+        api = self.deps.tevo_api
+        if not waiting or api is None:
+            return steps
+        needed = {cast(NeedsVerification, steps[i].error).order_id for i in waiting}
+        found, failed = await fetch_answers(api, needed)
+        again = []
+        for i in waiting:
+            order_id = cast(NeedsVerification, steps[i].error).order_id
+            if order_id in failed:
+                steps[i] = Step(error=failed[order_id])  # e.g. TEvo down: the dispatcher decides
+            else:
+                again.append(i)
+        if again:
+            with answers(found):
+                redone = await self._transaction(consumer, [batch[i] for i in again])
+            for i, step in zip(again, redone, strict=True):
+                # a handler asking twice would loop: a bug, retried and visible as such
+                unanswered = isinstance(step.error, NeedsVerification)
+                steps[i] = Step(error=Retryable("verification asked twice")) if unanswered else step
+        return steps
 
-    async def batch(self, consumer: Consumer, batch: list[Inbound]) -> list[Step]:
+    async def _transaction(self, consumer: Consumer, batch: Sequence[Inbound]) -> list[Step]:
         """One transaction, a savepoint per message, in the order given; a step per message.
 
-        Raises when the batch as a whole failed: then nothing of it was committed. No part of it
-        (taking a connection, one message, the commit) may take longer than the handler timeout.
+        Raises when the batch as a whole failed:
+        then nothing of it was committed. No part of it (taking a connection, one message, the
+        commit) may take longer than the handler timeout.
         """
         steps: list[Step] = []
         timeout = self.deps.settings.handler_timeout
@@ -116,7 +138,8 @@ class Applier:
                 savepoint = NEXT_SAVEPOINT_SQL  # releases the previous one in the same round trip
                 steps.append(await self._in_savepoint(conn, consumer, inbound))
             deadline.reschedule(loop.time() + timeout)  # the commit
-        self.metrics.batches.labels(consumer.name).observe(len(batch))
+        if len(batch) > 1:  # the metric counts batches, not single deliveries
+            self.metrics.batches.labels(consumer.name).observe(len(batch))
         for step in steps:
             if step.applied is not None:
                 self._committed(consumer, step.applied)
@@ -145,18 +168,6 @@ class Applier:
             await conn.execute(ROLLBACK_SQL)  # applied meanwhile: a duplicate changes nothing
             return Step()
         return Step(applied, received_at=inbound.received_at)
-
-    async def _apply(
-        self, conn: Connection, consumer: Consumer, inbound: Inbound
-    ) -> Applied | None:
-        """Inbox, handler and history on `conn`; None when the inbox already had the message."""
-        if not await conn.fetchval(INBOX_SQL, consumer.name, inbound.message_id):
-            return None
-        applied = await consumer.handle(inbound, conn, self.deps)
-        if applied is None:
-            return Applied(None, "")  # applied, with nothing for the history
-        await conn.execute(HISTORY_SQL, *_history(consumer, inbound, applied))
-        return applied
 
     def _committed(self, consumer: Consumer, applied: Applied) -> None:
         """What a handler's work sets in motion once its transaction committed."""
@@ -187,7 +198,7 @@ def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractCont
 
 
 def _history(consumer: Consumer, inbound: Inbound, applied: Applied) -> tuple[object, ...]:
-    """The parameters of `HISTORY_SQL` and `INBOX_AND_HISTORY_SQL`."""
+    """The parameters of `INBOX_AND_HISTORY_SQL`."""
     return (
         applied.tevo_order_id,
         inbound.order_group_id,

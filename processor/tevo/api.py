@@ -17,7 +17,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -53,7 +53,7 @@ def sign(secret: str, method: str, host: str, path: str, payload: str = "") -> s
     return base64.b64encode(digest).decode()
 
 
-def decode(reply: Reply, what: str) -> Any | None:
+def read_reply(reply: Reply, what: str) -> Any | None:
     """The JSON of a final reply; None for 404; our own error for anything else."""
     if reply.status == 404:
         return None
@@ -69,12 +69,6 @@ def decode(reply: Reply, what: str) -> Any | None:
         return json.loads(reply.body)
     except ValueError:  # the text may quote a buyer: never put it in the error
         raise UpstreamUnavailable(f"TEvo API {what}: the answer is not JSON") from None
-
-
-class OrdersApi(Protocol):
-    """What verification needs of the API; tests give a fake of this."""
-
-    async def get_order(self, order_id: int) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,8 @@ def _page(found: Any, what: str) -> OrderPage:
 
 
 class TevoApi:
-    """TEvo's API under `base_url` (e.g. `https://api.ticketevolution.com/v9`)."""
+    """TEvo's API under `base_url` (e.g. `https://api.ticketevolution.com/v9`); handlers see it
+    as a `processor.deps.OrdersApi`."""
 
     def __init__(
         self,
@@ -185,7 +180,7 @@ class TevoApi:
         reply = await send_with_retries(
             lambda: self._send(url, headers), self._policy, self._sleep, what
         )
-        return decode(reply, what)
+        return read_reply(reply, what)
 
     async def _send(self, url: URL, headers: dict[str, str]) -> Reply:
         try:

@@ -27,12 +27,12 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishErr
 from contracts import EventType, Recipient, WebhookEnvelope
 from contracts.envelope import HEADER_SOURCE
 from processor.errors import DatabaseUnavailable, Retryable, translate
+from processor.runtime.republish import PUBLISH_TIMEOUT
 from processor.tevo.api import TevoApi
 
 log = structlog.get_logger("processor.tevo.reconcile")
 
 SOURCE = "reconcile"
-PUBLISH_TIMEOUT = 10.0
 KNOWN_SQL = "SELECT tevo_order_id FROM pos.sales WHERE tevo_order_id = ANY($1::bigint[])"
 # TEvo writes an order as `<order group id>-<order id>`, e.g. 4606857-10324712.
 _GROUP_AND_ORDER = re.compile(r"^\s*(\d+)-(\d+)\s*$")

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 import structlog
 
 from processor.errors import UpstreamUnavailable
+from processor.settings import API_MAX_RETRY_WAIT
 
 log = structlog.get_logger("processor.tevo.api")
 
@@ -55,7 +56,7 @@ class RetryPolicy:
 
     attempts: int = 3
     base_delay: float = 0.5
-    max_delay: float = 5.0
+    max_delay: float = API_MAX_RETRY_WAIT
 
     def delay(
         self, attempt: int, retry_after: str | None = None, now: datetime | None = None

@@ -10,17 +10,19 @@ which may be a buyer's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
 from contracts import Order
-from processor.errors import UpstreamUnavailable
-from processor.runtime.message import Deps
-from processor.tevo.api import OrdersApi
+from processor.deps import Deps, OrdersApi
+from processor.errors import NeedsVerification, ProcessingError, UpstreamUnavailable
 
 log = structlog.get_logger("processor.tevo.verify")
 
@@ -90,7 +92,11 @@ async def verify_order(api: OrdersApi, order: Order) -> Verdict:
     Raises `UpstreamUnavailable` (retryable) when TEvo cannot answer, and
     `UpstreamUnauthorized` when it refuses our credentials: the message waits, nothing is lost.
     """
-    found = await api.get_order(order.id)
+    return verdict_on(order, await api.get_order(order.id))
+
+
+def verdict_on(order: Order, found: dict[str, Any] | None) -> Verdict:
+    """The verdict on `order` given TEvo's answer for its id (None: TEvo does not know it)."""
     if found is None:
         return Verdict(("id",), f"TEvo has no order {order.id}")
     try:
@@ -100,16 +106,52 @@ async def verify_order(api: OrdersApi, order: Order) -> Verdict:
     return compare(order, tevo)
 
 
+# TEvo's answers for the orders of the transaction running now, fetched before it began: a call
+# to TEvo inside a transaction would hold a pool connection and the order's lock as long as TEvo
+# takes to answer.
+_ANSWERS: ContextVar[Mapping[int, dict[str, Any] | None] | None] = ContextVar(
+    "tevo_answers", default=None
+)
+
+
+@contextmanager
+def answers(known: Mapping[int, dict[str, Any] | None]) -> Iterator[None]:
+    """TEvo's answers, by order id, for the handlers that run inside the block."""
+    token = _ANSWERS.set(known)
+    try:
+        yield
+    finally:
+        _ANSWERS.reset(token)
+
+
+async def fetch_answers(
+    api: OrdersApi, order_ids: Iterable[int]
+) -> tuple[dict[int, dict[str, Any] | None], dict[int, ProcessingError]]:
+    """TEvo's answer for each order, and the error of each order TEvo could not answer for."""
+    found: dict[int, dict[str, Any] | None] = {}
+    failed: dict[int, ProcessingError] = {}
+    for order_id in sorted(set(order_ids)):
+        try:
+            found[order_id] = await api.get_order(order_id)
+        except ProcessingError as exc:
+            failed[order_id] = exc
+    return found, failed
+
+
 async def check_before_invoicing(deps: Deps, order: Order) -> str | None:
     """None when the order may be invoiced (or verification is off); else why not.
 
     The sales rules call this just before an invoice or purchase order is created, and on a
-    reason set the sale to `needs_review` with it as `review_reason`. Raises a `Retryable`
-    when TEvo's API cannot answer, so the message comes back later.
+    reason set the sale to `needs_review` with it as `review_reason`. Without TEvo's answer for
+    the order (see `answers`) it raises `NeedsVerification`: the transaction rolls the message
+    back, fetches the answer outside, and applies the message again.
     """
     if deps.tevo_api is None:
         return None
-    verdict = await verify_order(deps.tevo_api, order)
+    known = _ANSWERS.get()
+    if known is None or order.id not in known:
+        raise NeedsVerification(order.id)
+    verdict = verdict_on(order, known[order.id])
     if verdict.ok:
         log.info("verify.matched", tevo_order_id=order.id)
         return None

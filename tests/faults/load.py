@@ -36,6 +36,9 @@ class Load:
     refused: set[int] = field(default_factory=set)  # 401 only, by design
     abandoned: set[int] = field(default_factory=set)  # never accepted in GIVE_UP_AFTER
     posts: int = 0
+    # The ingress' message_id of each accepted order, from its 202: what the processor logs.
+    message_ids: dict[int, str] = field(default_factory=dict)
+    copies_accepted: Counter[int] = field(default_factory=Counter)  # 202s per order
     _ids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(10_000_000 + uuid.uuid4().int % 80_000_000)
     )
@@ -79,6 +82,9 @@ class Load:
         try:
             async with session.post(url, data=body, headers=FORM_HEADERS) as response:
                 status: int | str = response.status
+                if status == 202:
+                    self.message_ids[order_id] = (await response.json())["message_id"]
+                    self.copies_accepted[order_id] += 1
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = type(exc).__name__
         self.statuses[status] += 1

@@ -20,7 +20,9 @@ from processor import registry
 from processor.app import run
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.message import Consumer
+from processor.runtime.dispatch import Outcome
+from processor.runtime.message import Consumer, Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.conftest import Services
 
@@ -90,6 +92,14 @@ def one_message_per_transaction(processor_settings: ProcessorSettings) -> None:
 
 
 @pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database, with room for a dozen transactions at once."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=16)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
 async def amqp(services: Services) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     connection = await aio_pika.connect(services.amqp_url)
     async with connection:
@@ -134,3 +144,12 @@ def outcomes(metrics: ProcessorMetrics, consumer: str, outcome: str) -> int:
         "tevo_processor_messages_total", {"consumer": consumer, "outcome": outcome}
     )
     return int(value or 0)
+
+
+async def apply_one(applier: Applier, consumer: Consumer, inbound: Inbound) -> Outcome:
+    """`inbound` through the dispatcher's own transaction, as a batch of one (handler, inbox,
+    history), without the broker; raises the error a failed message came to."""
+    (step,) = await applier.apply(consumer, [inbound])
+    if step.error is not None:
+        raise step.error
+    return Outcome.DUPLICATE if step.applied is None else Outcome.APPLIED

@@ -7,19 +7,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import message_id
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Deps, Inbound
+from processor.runtime.dispatch import Outcome
+from processor.runtime.message import Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
-from tests.integration.conftest import TOKEN, eventually, outcomes, running
+from tests.integration.conftest import TOKEN, apply_one, eventually, outcomes, running
 from tests.payloads import FORM_HEADERS, form, order
 
 pytestmark = pytest.mark.integration
@@ -76,11 +77,11 @@ def inbound(event_type: str, body: dict[str, Any]) -> Inbound:
 
 
 async def test_every_arrival_order_keeps_the_newest_version_and_the_deletion(
-    processor_settings: ProcessorSettings, amqp: aio_pika.abc.AbstractChannel
+    processor_settings: ProcessorSettings,
 ) -> None:
     pool = await asyncpg.create_pool(processor_settings.database_url, min_size=1, max_size=2)
     deps = Deps(processor_settings)
-    dispatcher = Dispatcher(pool, amqp, processor_settings.topology, deps, ProcessorMetrics())
+    applier = Applier(pool, deps, ProcessorMetrics())
     kept = []
     try:
         for n, arrival in enumerate(itertools.permutations(range(3))):
@@ -93,7 +94,7 @@ async def test_every_arrival_order_keeps_the_newest_version_and_the_deletion(
                 inbound("event_deleted", {**updated, "deleted_at": "2026-11-23T09:00:00Z"}),
             ]
             for index in arrival:
-                assert await dispatcher.apply(CATALOG, steps[index]) is Outcome.APPLIED
+                assert await apply_one(applier, CATALOG, steps[index]) is Outcome.APPLIED
             row = await pool.fetchrow(
                 "SELECT name, event_type, deleted_at FROM pos.catalog_events WHERE event_id = $1",
                 EVENT_ID + n,

@@ -1,6 +1,6 @@
 """Purchase orders end the same whatever order, copies and concurrency their webhooks come in.
 
-These run the dispatcher's own transaction (`Dispatcher.apply`: inbox, handler, history) against
+These run the dispatcher's own transaction (`Applier.apply`: handler, inbox, history) against
 a real Postgres, without going through the queues, so that arrival order is the test's to choose.
 """
 
@@ -14,17 +14,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 
 from contracts import message_id
+from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Deps, Inbound
+from processor.runtime.dispatch import Outcome
+from processor.runtime.message import Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
+from tests.integration.conftest import apply_one
 from tests.payloads import order
 
 pytestmark = pytest.mark.integration
@@ -102,26 +104,18 @@ async def outcome_of(conn: asyncpg.Connection, order_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def dispatcher(
-    processor_settings: ProcessorSettings, amqp: aio_pika.abc.AbstractChannel
-) -> AsyncIterator[Dispatcher]:
+async def applier(processor_settings: ProcessorSettings) -> AsyncIterator[Applier]:
     pool = await asyncpg.create_pool(processor_settings.database_url, min_size=1, max_size=10)
-    yield Dispatcher(
-        pool,
-        amqp,
-        processor_settings.topology,
-        Deps(processor_settings),
-        ProcessorMetrics(),
-    )
+    yield Applier(pool, Deps(processor_settings), ProcessorMetrics())
     await pool.close()
 
 
-async def apply(dispatcher: Dispatcher, message: Inbound) -> Outcome:
-    return await dispatcher.apply(BY_NAME[f"buyer.{message.event_type}"], message)
+async def apply(applier: Applier, message: Inbound) -> Outcome:
+    return await apply_one(applier, BY_NAME[f"buyer.{message.event_type}"], message)
 
 
 async def test_every_arrival_order_ends_in_the_same_purchase_order(
-    dispatcher: Dispatcher, db: asyncpg.Connection
+    applier: Applier, db: asyncpg.Connection
 ) -> None:
     orders = list(itertools.permutations(range(5)))
     assert len(orders) == 120
@@ -129,7 +123,7 @@ async def test_every_arrival_order_ends_in_the_same_purchase_order(
     async def deliver(n: int, arrival: tuple[int, ...]) -> None:
         messages = webhooks(20_000_000 + n)
         for index in arrival:
-            assert await apply(dispatcher, messages[index]) is Outcome.APPLIED
+            assert await apply(applier, messages[index]) is Outcome.APPLIED
 
     await asyncio.gather(*(deliver(n, arrival) for n, arrival in enumerate(orders)))
     for n, arrival in enumerate(orders):
@@ -137,29 +131,29 @@ async def test_every_arrival_order_ends_in_the_same_purchase_order(
 
 
 async def test_concurrent_copies_of_every_webhook_make_one_purchase_order(
-    dispatcher: Dispatcher, db: asyncpg.Connection
+    applier: Applier, db: asyncpg.Connection
 ) -> None:
     # All at once and twice each: the per-order lock, not luck, keeps one row and one outcome.
     messages = webhooks(30_000_000) * 2
-    results = await asyncio.gather(*(apply(dispatcher, message) for message in messages))
+    results = await asyncio.gather(*(apply(applier, message) for message in messages))
     assert sorted(results) == sorted([Outcome.APPLIED] * 5 + [Outcome.DUPLICATE] * 5)
     assert await outcome_of(db, 30_000_000) == EXPECTED
     assert await db.fetchval("SELECT count(*) FROM pos.purchase_orders") == 1
 
 
 async def test_an_order_item_without_an_order_is_a_contract_violation(
-    dispatcher: Dispatcher, db: asyncpg.Connection
+    applier: Applier, db: asyncpg.Connection
 ) -> None:
     item = order("etickets_finalized_item")
     del item["order_id"]
     with pytest.raises(ContractViolation, match="order_id"):
-        await apply(dispatcher, inbound("etickets_finalized", item))
+        await apply(applier, inbound("etickets_finalized", item))
     assert await db.fetchval("SELECT count(*) FROM pos.inbox") == 0  # rolled back
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in order", "reversed"])
 async def test_at_equal_updated_at_the_further_step_wins(
-    dispatcher: Dispatcher, db: asyncpg.Connection, reverse: bool
+    applier: Applier, db: asyncpg.Connection, reverse: bool
 ) -> None:
     # TEvo need not touch `updated_at` for every step: ties must not fall to arrival order.
     body = order("purchase_order", id=40_000_000)
@@ -170,7 +164,7 @@ async def test_at_equal_updated_at_the_further_step_wins(
         inbound("order_canceled", {**body, "state": "canceled"}),
     ]
     for message in reversed(messages) if reverse else messages:
-        assert await apply(dispatcher, message) is Outcome.APPLIED
+        assert await apply(applier, message) is Outcome.APPLIED
     outcome = await outcome_of(db, 40_000_000)
     assert (outcome["status"], outcome["state"], outcome["delivery_state"]) == (
         "canceled",

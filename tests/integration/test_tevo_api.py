@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from contracts import Order, parse_order
+from processor.deps import Deps
 from processor.errors import Retryable, UpstreamUnauthorized, UpstreamUnavailable
-from processor.runtime.message import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi, open_api
 from processor.tevo.retry import RetryPolicy
-from processor.tevo.verify import check_before_invoicing
+from processor.tevo.verify import answers, check_before_invoicing, fetch_answers
 from tests.fake_tevo import SECRET, TOKEN, FakeTevo
 from tests.payloads import order
 
@@ -162,17 +162,27 @@ async def test_a_timeout_is_retryable_and_the_session_closes_with_its_stack(
     assert session.closed
 
 
+async def checked(deps: Deps, order: Order) -> str | None:
+    """Verification as a transaction sees it: the answer fetched first, outside."""
+    assert deps.tevo_api is not None
+    found, failed = await fetch_answers(deps.tevo_api, [order.id])
+    if failed:
+        raise failed[order.id]
+    with answers(found):
+        return await check_before_invoicing(deps, order)
+
+
 async def test_verification_accepts_a_true_order_and_flags_a_forged_one(
     fake: FakeTevo, session: aiohttp.ClientSession, clock: Clock
 ) -> None:
     deps = Deps(ProcessorSettings(), tevo_api=client(fake, session, clock))
-    assert await check_before_invoicing(deps, parsed(order())) is None
-    assert await check_before_invoicing(deps, parsed(order("order_client"))) is None
+    assert await checked(deps, parsed(order())) is None
+    assert await checked(deps, parsed(order("order_client"))) is None
 
     forged = order("order_client", fraud_check_status="approved", total="1.00")
-    reason = await check_before_invoicing(deps, parsed(forged))
+    reason = await checked(deps, parsed(forged))
     assert reason == "webhook differs from TEvo's order 10324800 in: fraud_check_status, total"
-    unknown = await check_before_invoicing(deps, parsed(order(id=55555555)))
+    unknown = await checked(deps, parsed(order(id=55555555)))
     assert unknown == "TEvo has no order 55555555"
 
 
@@ -182,6 +192,6 @@ async def test_verification_raises_retryable_through_an_outage_then_succeeds(
     deps = Deps(ProcessorSettings(), tevo_api=client(fake, session, clock))
     fake.down = True
     with pytest.raises(Retryable):
-        await check_before_invoicing(deps, parsed(order()))
+        await checked(deps, parsed(order()))
     fake.down = False
-    assert await check_before_invoicing(deps, parsed(order())) is None
+    assert await checked(deps, parsed(order())) is None

@@ -82,14 +82,14 @@ async def test_an_order_tevo_does_not_know_is_kept_for_review(
 
 
 @pytest.mark.usefixtures("processor")
-async def test_an_api_outage_retries_and_then_invoices_once(
+async def test_an_api_outage_pauses_and_then_invoices_once(
     ingress: Client, db: asyncpg.Connection, fake: FakeTevo
 ) -> None:
     fake.down = True
     await _post(ingress, TRUE_ORDER)
 
     async def retried() -> bool | None:
-        return len(fake.seen) >= 3 or None  # one attempt: the client tried three times
+        return len(fake.seen) >= 3 or None  # one fetch: the client tried three times
 
     await eventually(retried)
     assert await _sale(db, 10324712) is None  # nothing applied while TEvo cannot answer
@@ -120,3 +120,30 @@ async def test_a_purchase_tevo_does_not_confirm_is_flagged(
 
     row = await eventually(flagged)
     assert row["review_reason"] == f"not confirmed by TEvo: TEvo has no order {purchase['id']}"
+
+
+IN_TRANSACTION = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()
+"""
+ADVISORY_LOCKS = """
+SELECT count(*) FROM pg_locks JOIN pg_database ON pg_database.oid = pg_locks.database
+WHERE pg_locks.locktype = 'advisory' AND pg_database.datname = current_database()
+"""
+
+
+@pytest.mark.usefixtures("processor")
+async def test_a_slow_tevo_holds_no_transaction_and_no_lock(
+    ingress: Client, db: asyncpg.Connection, fake: FakeTevo
+) -> None:
+    fake.slow = 2.0
+    await _post(ingress, TRUE_ORDER)
+
+    async def asked() -> bool | None:
+        return bool(fake.seen) or None
+
+    await eventually(asked)  # the processor waits for TEvo's answer now
+    assert await count(db, IN_TRANSACTION) == 0  # no pool connection held in a transaction
+    assert await count(db, ADVISORY_LOCKS) == 0  # and no order locked
+    sale = await eventually(lambda: _sale(db, 10324712), within=20)
+    assert sale["status"] == "invoiced"

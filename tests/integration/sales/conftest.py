@@ -1,28 +1,29 @@
 """Seller webhooks posted as TEvo's form, parsed as the ingress does, applied by the dispatcher.
 
-These tests skip the broker hop (covered by the pipeline tests) and call `Dispatcher.apply`, the
+These tests skip the broker hop (covered by the pipeline tests) and call `Applier.apply`, the
 one function that runs a consumer's handler in a transaction with the inbox and history, against
 a real database.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import asyncpg
 import pytest
 
 from ingress.form import parse_form
+from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Deps, Inbound
+from processor.runtime.dispatch import Outcome
+from processor.runtime.message import Inbound
+from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
-from tests.integration.conftest import count
+from tests.integration.conftest import apply_one, count
 from tests.payloads import form
 
 CONSUMER_BY_KEY = {key: consumer for consumer in CONSUMERS for key in consumer.routing_keys}
@@ -50,11 +51,11 @@ def seller_webhook(
 class Seller:
     """Delivers seller webhooks to their registered consumer through the real dispatch path."""
 
-    dispatcher: Dispatcher
+    applier: Applier
 
     async def deliver(self, inbound: Inbound) -> Outcome:
         consumer = CONSUMER_BY_KEY[f"{inbound.recipient}.{inbound.event_type}"]
-        return await self.dispatcher.apply(consumer, inbound)
+        return await apply_one(self.applier, consumer, inbound)
 
     async def send(
         self, event_type: str, body: dict[str, Any], order_group_id: int = OFFICE_GROUP
@@ -63,23 +64,13 @@ class Seller:
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    # room for the concurrency tests' dozen transactions at once
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=16)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
 def make_seller(
     pool: asyncpg.Pool,
     processor_settings: ProcessorSettings,
-    amqp: aio_pika.abc.AbstractChannel,
 ) -> Callable[..., Seller]:
     def make(*, riskified: bool = True) -> Seller:
         settings = processor_settings.model_copy(update={"riskified": riskified})
-        dispatcher = Dispatcher(pool, amqp, settings.topology, Deps(settings), ProcessorMetrics())
-        return Seller(dispatcher)
+        return Seller(Applier(pool, Deps(settings), ProcessorMetrics()))
 
     return make
 

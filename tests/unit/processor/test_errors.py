@@ -39,6 +39,7 @@ def test_conflicts_are_retried(exc: Exception) -> None:
         asyncpg.AdminShutdownError("terminating connection due to administrator command"),
         asyncpg.ConnectionDoesNotExistError("connection was closed"),
         asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
     ],
 )
 def test_an_unreachable_or_slow_database_is_retried(exc: Exception) -> None:

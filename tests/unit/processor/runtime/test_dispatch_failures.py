@@ -15,10 +15,11 @@ from aiormq.exceptions import ChannelInvalidStateError
 
 from contracts import envelope as h
 from contracts.topology import Topology
+from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.metrics import ProcessorMetrics
 from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Applied, Connection, Consumer, Deps, Inbound
+from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.settings import ProcessorSettings
 
 HEADERS = {"recipient": "seller", "event_type": "order_created", "order_group_id": 4606857}
@@ -66,11 +67,14 @@ class FakeDelivery:
 
 
 class FakeConnection:
-    """Enough of a connection for the dispatcher: the inbox insert says "new"."""
+    """Enough of a connection for the dispatcher: the inbox has nothing, its insert says "new"."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
+
+    async def fetch(self, *_: object) -> list[dict[str, str]]:
+        return []  # the inbox knows none of the messages
 
     async def fetchval(self, *_: object) -> bool:
         return True
@@ -80,12 +84,19 @@ class FakeConnection:
 
 
 class FakePool:
-    def __init__(self, refuse: BaseException | None = None) -> None:
-        self.refuse = refuse
+    """Refuses its first `times` connections with `refuse` (every one when `times` is None)."""
+
+    def __init__(self, refuse: BaseException | None = None, times: int | None = None) -> None:
+        self.refuse, self.times = refuse, times
+        self.acquired = 0
+
+    async def expire_connections(self) -> None:
+        """The probe's clean-up after an outage: nothing to replace here."""
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[FakeConnection]:
-        if self.refuse is not None:
+        self.acquired += 1
+        if self.refuse is not None and (self.times is None or self.acquired <= self.times):
             raise self.refuse
         yield FakeConnection()
 
@@ -110,12 +121,15 @@ def _dispatcher(recorder: Recorder, pool: FakePool) -> Dispatcher:
 
 async def _handle(recorder: Recorder, pool: FakePool, headers: dict[str, Any]) -> Outcome:
     delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, headers))
-    return await _dispatcher(recorder, pool).handle(CONSUMER, delivery)
+    (outcome,) = await _dispatcher(recorder, pool).handle_batch(CONSUMER, [delivery])
+    return outcome
 
 
-async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
+async def test_a_database_failure_while_it_answers_goes_to_the_first_delay_queue() -> None:
     recorder = Recorder()
-    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    # the message's connection fails, the probe that follows gets one: not an outage
+    pool = FakePool(ConnectionRefusedError(111, "refused"), times=1)
+    outcome = await _handle(recorder, pool, HEADERS)
     assert outcome is Outcome.RETRIED
     assert recorder.events == ["publish ns.delay.1s", "ack"]
     ((_, message),) = recorder.published
@@ -129,7 +143,7 @@ async def test_database_down_goes_to_the_first_delay_queue_then_acks() -> None:
 async def test_the_last_attempt_dead_letters() -> None:
     recorder = Recorder()
     headers = {**HEADERS, h.HEADER_ATTEMPTS: 2}
-    outcome = await _handle(recorder, FakePool(TimeoutError()), headers)
+    outcome = await _handle(recorder, FakePool(TimeoutError(), times=1), headers)
     assert outcome is Outcome.DEAD_LETTERED
     assert recorder.events == ["publish ns.seller.order_created.dead", "ack"]
 
@@ -156,6 +170,22 @@ async def test_headers_that_break_the_contract_dead_letter_at_once() -> None:
 )
 async def test_no_confirm_means_no_ack_the_broker_redelivers(error: BaseException) -> None:
     recorder = Recorder(publish_error=error)
-    outcome = await _handle(recorder, FakePool(ConnectionRefusedError(111, "refused")), HEADERS)
+    pool = FakePool(ConnectionRefusedError(111, "refused"), times=1)
+    outcome = await _handle(recorder, pool, HEADERS)
     assert outcome is Outcome.REQUEUED
     assert recorder.events == ["nack requeue=True"]
+
+
+async def test_a_database_outage_pauses_and_requeues_without_spending_an_attempt() -> None:
+    recorder, pool = Recorder(), FakePool(ConnectionRefusedError(111, "refused"))
+    dispatcher = _dispatcher(recorder, pool)
+    delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, HEADERS))
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
+    assert recorder.events == ["nack requeue=True"]  # back to the queue, no copy, no attempt
+    assert dispatcher.pause.reason == "database unavailable"
+    assert dispatcher.pause.tripped.is_set()
+    tried = pool.acquired
+    # while paused, a delivery goes straight back without touching the database
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
+    assert pool.acquired == tried
+    assert recorder.events == ["nack requeue=True", "nack requeue=True"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
-from processor.commands import COMMANDS, unrouted
+from processor.ops import unrouted
 from processor.registry import CONSUMERS
 from processor.runtime.message import Consumer
 
@@ -60,13 +59,3 @@ def test_a_listed_message_shows_key_taker_id_and_headers_but_not_its_body() -> N
     line = unrouted.describe(cast(AbstractIncomingMessage, delivery), [*CONSUMERS, extra])
     assert line.split("\t")[1] == "buyer.nothing_yet"
     assert "Jordan" not in line
-
-
-def test_the_command_is_listed_and_takes_list_or_move_with_a_limit() -> None:
-    assert unrouted in COMMANDS
-    parser = argparse.ArgumentParser()
-    unrouted.add_arguments(parser)
-    assert vars(parser.parse_args(["move", "--limit", "5"])) == {"action": "move", "limit": 5}
-    for wrong in (["purge"], ["move", "--limit", "0"]):
-        with pytest.raises(SystemExit):
-            parser.parse_args(wrong)

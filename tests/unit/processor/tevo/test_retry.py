@@ -14,7 +14,7 @@ from processor.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from processor.tevo.api import decode
+from processor.tevo.api import read_reply
 from processor.tevo.retry import Reply, RetryPolicy, parse_retry_after, send_with_retries
 
 NOW = datetime(2026, 11, 20, 18, 0, 0, tzinfo=UTC)
@@ -132,12 +132,12 @@ async def test_other_answers_are_final_at_once(status: int) -> None:
 )
 def test_final_answers_become_our_errors(reply: Reply, error: type[Exception]) -> None:
     with pytest.raises(error):
-        decode(reply, "GET /orders/1")
+        read_reply(reply, "GET /orders/1")
 
 
 def test_a_404_means_no_such_order_and_json_is_decoded() -> None:
-    assert decode(Reply(404), "GET /orders/1") is None
-    assert decode(Reply(200, body=b'{"id": 1}'), "GET /orders/1") == {"id": 1}
+    assert read_reply(Reply(404), "GET /orders/1") is None
+    assert read_reply(Reply(200, body=b'{"id": 1}'), "GET /orders/1") == {"id": 1}
 
 
 def test_refused_credentials_retry_and_a_malformed_request_does_not() -> None:

@@ -23,7 +23,7 @@ from processor.commands import generate
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE = ROOT / "deploy/k8s/base"
 SCHEMAS = ROOT / "tests/schemas"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release the manifests promise to run on

@@ -10,9 +10,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from processor.errors import DatabaseUnavailable
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
 from processor.ops.http import create_app
+from processor.runtime.pause import Pause
 
 Client = TestClient[web.Request, web.Application]
 
@@ -75,6 +77,26 @@ async def test_readyz_with_broker_up_still_waits_for_the_database(
     assert body == {"ready": False, "broker": "up", "database": "down"}
 
 
+def test_a_blocked_or_lost_publishing_connection_is_a_broker_down() -> None:
+    health = Health(broker=FakeBroker(), publisher=FakeBroker(closed=True))  # type: ignore[arg-type] # fakes at our own seam
+    assert health.broker_up() is False
+
+
+async def test_readyz_says_why_consumption_is_paused(client: Client, health: Health) -> None:
+    health.broker = FakeBroker()  # type: ignore[assignment] # a fake at our own seam
+    health.pause = Pause()
+
+    async def answers() -> bool:
+        return False
+
+    health.pause.trip(DatabaseUnavailable("ConnectionRefusedError"), answers)
+    response = await client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["paused"] == "database unavailable"
+    assert body["ready"] is False
+
+
 async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
     client: Client, metrics: ProcessorMetrics
 ) -> None:
@@ -105,4 +127,5 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_pos_records_created",
         "tevo_processor_batch_messages",
         "tevo_processor_batch_fallbacks",
+        "tevo_processor_paused_seconds",
     }

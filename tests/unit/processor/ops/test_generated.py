@@ -23,7 +23,7 @@ from processor.registry import CONSUMERS
 from processor.runtime.message import Consumer
 from processor.settings import ProcessorSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SCHEMAS = ROOT / "tests" / "schemas"
 DEFAULT_DELAYS: tuple[int, ...] = ProcessorSettings.model_fields["retry_delays"].default
 

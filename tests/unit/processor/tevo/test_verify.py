@@ -8,10 +8,16 @@ from typing import Any
 import pytest
 
 from contracts import Order, parse_order
-from processor.errors import UpstreamUnavailable
-from processor.runtime.message import Deps
+from processor.deps import Deps
+from processor.errors import NeedsVerification, UpstreamUnavailable
 from processor.settings import ProcessorSettings
-from processor.tevo.verify import check_before_invoicing, compare, verify_order
+from processor.tevo.verify import (
+    answers,
+    check_before_invoicing,
+    compare,
+    fetch_answers,
+    verify_order,
+)
 from tests.payloads import order
 
 
@@ -142,18 +148,31 @@ async def test_check_before_invoicing_is_a_no_op_without_an_api() -> None:
     assert await check_before_invoicing(Deps(ProcessorSettings()), parsed(order())) is None
 
 
+async def test_check_before_invoicing_asks_for_the_answer_it_does_not_have() -> None:
+    # inside a transaction it never calls TEvo: the caller fetches the answer outside
+    api = FakeApi(order())
+    deps = Deps(ProcessorSettings(), tevo_api=api)
+    with pytest.raises(NeedsVerification) as raised:
+        await check_before_invoicing(deps, parsed(order()))
+    assert raised.value.order_id == 10324712
+    assert api.calls == 0
+
+
 async def test_check_before_invoicing_passes_a_true_order_and_flags_a_forged_one() -> None:
     api = FakeApi(order())
     deps = Deps(ProcessorSettings(), tevo_api=api)
-    assert await check_before_invoicing(deps, parsed(order())) is None
-    reason = await check_before_invoicing(deps, parsed(order(total="1.00")))
+    found, failed = await fetch_answers(api, [10324712, 10324712])
+    assert not failed
+    assert api.calls == 1
+    with answers(found):
+        assert await check_before_invoicing(deps, parsed(order())) is None
+        reason = await check_before_invoicing(deps, parsed(order(total="1.00")))
     assert reason == "webhook differs from TEvo's order 10324712 in: total"
-    assert api.calls == 2
 
 
-async def test_check_before_invoicing_raises_retryable_while_tevo_is_down() -> None:
+async def test_an_order_tevo_cannot_answer_for_is_an_error_of_its_own() -> None:
     api = FakeApi(order())
     api.down = True
-    deps = Deps(ProcessorSettings(), tevo_api=api)
-    with pytest.raises(UpstreamUnavailable):
-        await check_before_invoicing(deps, parsed(order()))
+    found, failed = await fetch_answers(api, [10324712])
+    assert found == {}
+    assert isinstance(failed[10324712], UpstreamUnavailable)
