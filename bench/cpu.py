@@ -24,9 +24,10 @@ def process_tree(pid: int) -> list[int]:
     while pending:
         current = pending.pop()
         pids.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                pending.extend(int(child) for child in children.read_text().split())
+        with contextlib.suppress(OSError):  # a process may end while we walk: a backend does
+            for task in Path(f"/proc/{current}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    pending.extend(int(child) for child in (task / "children").read_text().split())
     return pids
 
 
