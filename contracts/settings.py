@@ -38,7 +38,9 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[a-z][a-z0-9_-]{0,39}$",
         description="Prefix of every exchange and queue name.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe log events written."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON otherwise."
     )

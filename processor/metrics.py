@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from contracts.build import add_standard_collectors
+
+# What `tevo_processor_paused_seconds_total{reason}` can say (processor/runtime/pause.py).
+PAUSE_REASONS = ("database", "tevo_api")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -58,6 +62,20 @@ class ProcessorMetrics:
             ["consumer", "record"],
             registry=self.registry,
         )
+        add_standard_collectors(self.registry, "processor")
+
+    def initialise(self, consumers: Iterable[str], outcomes: Iterable[str]) -> None:
+        """Give every consumer's outcome a series at 0, before any message.
+
+        Alerts use `increase()`, which needs two samples: without this the first dead letter
+        after a restart would make the series appear at 1 and never count as an increase.
+        """
+        outcomes = tuple(outcomes)
+        for consumer in consumers:
+            for outcome in outcomes:
+                self.messages.labels(consumer, outcome)
+        for reason in PAUSE_REASONS:
+            self.paused_seconds.labels(reason)
 
     def _per_consumer(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
         return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)

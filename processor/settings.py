@@ -39,7 +39,9 @@ class ProcessorSettings(ServiceSettings):
     batch_concurrency: int = Field(
         default=4, ge=1, le=100, description="Batches of one consumer applied at once."
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Postgres connections each processor holds."
+    )
     retry_delays: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(1, 10, 60, 600),
         description="Seconds before each retry of a retryable failure, comma-separated.",
@@ -58,7 +60,11 @@ class ProcessorSettings(ServiceSettings):
         pattern=r"^https?://[^/?#]+/\S*[^/]$",
         description="TEvo's API; sandbox: https://api.sandbox.ticketevolution.com/v9.",
     )
-    api_token: SecretStr | None = Field(default=None, description="TEvo API token (X-Token).")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="TEvo API token (X-Token); with the secret, turns verification on and allows "
+        "`reconcile`.",
+    )
     api_secret: SecretStr | None = Field(
         default=None, description="TEvo API secret: signs requests, never sent."
     )
@@ -66,7 +72,11 @@ class ProcessorSettings(ServiceSettings):
         default=5.0, gt=0, le=60, description="Seconds one call to TEvo's API may take."
     )
     api_attempts: int = Field(
-        default=3, ge=1, le=10, description="Tries per call to TEvo's API on 5xx, 429 or timeout."
+        default=3,
+        ge=1,
+        le=10,
+        description="Tries per call to TEvo's API on 5xx, 429 or timeout; attempts x timeout plus "
+        "waits must stay under TEVO_HANDLER_TIMEOUT.",
     )
     processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
     processor_http_port: int = Field(

@@ -10,6 +10,7 @@ import argparse
 
 from processor import registry
 from processor.broker import connect_once
+from processor.ops.progress import bar
 from processor.ops.unrouted import list_unrouted, move_unrouted
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
@@ -51,7 +52,8 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         # The queues of every registered consumer exist before anything is moved to them.
         async with connection.channel() as channel:
             await declare(channel, topology, consumers, settings.retry_delays)
-        report = await move_unrouted(connection, topology, consumers, args.limit)
+        with bar(f"moving {topology.unrouted}") as progress:
+            report = await move_unrouted(connection, topology, consumers, args.limit, progress)
     print(
         f"moved {report.moved} to their consumers; left {report.left} with no consumer "
         f"in {topology.unrouted}" + (f"; stopped: {report.stopped}" if report.stopped else "")
