@@ -133,17 +133,24 @@ async def replay(
             return replayed
         progress.reset(total=min(available, PEEK_CAP))
         await _take(queue, min(available, PEEK_CAP), held, progress)
-        chosen = [m for m in held if m.message_id == message_id][:limit]
-        # The others go back first, in order: a replayed message that dies again lines up
-        # behind them, and a full turn leaves them where they were.
-        await _requeue([m for m in held if m not in chosen])
-        held = chosen
-        await _settle(channel, queue.name, available - len(chosen))
+        held = await _keep_only(held, message_id, limit)
+        await _settle(channel, queue.name, available - len(held))
         while held:
             await _send_back(channel, topology, consumer, held.pop(0), replayed)
         return replayed
     finally:
         await _requeue(held)
+
+
+async def _keep_only(
+    held: list[AbstractIncomingMessage], message_id: str, limit: int | None
+) -> list[AbstractIncomingMessage]:
+    """Of the messages `held`, those with `message_id` (at most `limit`); the rest requeued."""
+    chosen = [m for m in held if m.message_id == message_id][:limit]
+    # The others go back first, in order: a replayed message that dies again lines up
+    # behind them, and a full turn leaves them where they were.
+    await _requeue([m for m in held if m not in chosen])
+    return chosen
 
 
 async def _send_back(

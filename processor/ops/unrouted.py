@@ -104,8 +104,9 @@ async def move_unrouted(
         queue = await channel.declare_queue(topology.unrouted, passive=True)
         exchange = await channel.get_exchange(topology.webhooks_exchange)
         waiting = int(queue.declaration_result.message_count or 0)
-        progress.reset(total=waiting if limit is None else min(waiting, limit))
-        for _ in range(waiting if limit is None else min(waiting, limit)):
+        budget = waiting if limit is None else min(waiting, limit)
+        progress.reset(total=budget)
+        for _ in range(budget):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
@@ -122,12 +123,8 @@ async def move_unrouted(
                 break
             await message.ack()
             report.moved += 1
-            log.info(
-                "unrouted.moved",
-                routing_key=message.routing_key,
-                message_id=message.message_id,
-                consumer=taker,
-            )
+            key, message_id = message.routing_key, message.message_id
+            log.info("unrouted.moved", routing_key=key, message_id=message_id, consumer=taker)
     return report
 
 
