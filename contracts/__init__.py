@@ -14,6 +14,7 @@ from contracts.events import (
 from contracts.orders import (
     CANCELED_STATES,
     CLIENT,
+    EARLIEST,
     OFFICE,
     REJECTED,
     BodyError,
@@ -33,6 +34,7 @@ __all__ = [
     "CATALOG_EVENTS",
     "CLIENT",
     "DOCUMENTED_ROUTING_KEYS",
+    "EARLIEST",
     "EVENT_TYPE_PATTERN",
     "OFFICE",
     "REJECTED",

@@ -84,6 +84,8 @@ def as_utc(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+# Earlier than any timestamp: where an order has none, it ranks before every one that has.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 _TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 

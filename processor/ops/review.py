@@ -20,7 +20,7 @@ import asyncpg
 
 from processor.deps import Deps
 from processor.errors import NeedsVerification
-from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED
+from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL, settle_sale
 from processor.runtime.message import Connection
 from processor.tevo.verify import answers

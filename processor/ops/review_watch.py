@@ -17,7 +17,7 @@ import structlog
 
 from processor.metrics import ProcessorMetrics
 from processor.ops.review import counts
-from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED
+from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL
 from processor.settings import ProcessorSettings
 

@@ -14,11 +14,11 @@ purchase order, including the first, which has no row to lock yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
-from contracts import CANCELED_STATES, REJECTED, Order, as_utc
+from contracts import CANCELED_STATES, EARLIEST, REJECTED, Order, as_utc
 from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.purchase_lines import (
@@ -83,8 +83,6 @@ DELIVERY_RANK = {
     "proof_of_transfer_uploaded": 5,
     "delivered": 6,
 }
-# A body without `updated_at` is older than any with one.
-EARLIEST = datetime.min.replace(tzinfo=UTC)
 Version = tuple[datetime, int]
 
 

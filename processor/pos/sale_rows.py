@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from contracts import Order, parse_timestamp
+from contracts import EARLIEST, Order, parse_timestamp
 from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, sync_invoice
-from processor.pos.sale_rules import NEVER, Target
+from processor.pos.sale_rules import Target
 from processor.runtime.message import Connection, Record
 
 SAVE_SQL = """
@@ -96,7 +96,7 @@ def delivery_state(order: Order) -> str | None:
     if isinstance(delivery, dict) and isinstance(delivery.get("state"), str):
         return str(delivery["state"])
     shipments = [
-        (parse_timestamp(shipment.get("updated_at")) or NEVER, index, str(shipment["state"]))
+        (parse_timestamp(shipment.get("updated_at")) or EARLIEST, index, str(shipment["state"]))
         for index, shipment in enumerate(extra.get("shipments") or [])
         if isinstance(shipment, dict) and isinstance(shipment.get("state"), str)
     ]

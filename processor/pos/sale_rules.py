@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
-from contracts import CANCELED_STATES, CLIENT, OFFICE, REJECTED, FraudCheck, Order
+from contracts import CANCELED_STATES, CLIENT, EARLIEST, OFFICE, REJECTED, FraudCheck, Order
+from processor.pos import review_reasons as reason
 
 
 class Status(StrEnum):
@@ -30,13 +31,6 @@ class Status(StrEnum):
 APPROVED, DECLINED, PENDING = FraudCheck.APPROVED, FraudCheck.DECLINED, FraudCheck.PENDING
 FRAUD_RANK: dict[str | None, int] = {None: 0, PENDING: 1, APPROVED: 2, DECLINED: 3}
 ENDING_STATES = CANCELED_STATES | {REJECTED}  # a sale treats a rejection as a cancel
-NEVER = datetime.min.replace(tzinfo=UTC)
-
-# Review reasons; FRAUD_WAIT_EXCEEDED always comes last (the watch appends it, see ops.review).
-CONFLICTING_FRAUD = "conflicting fraud decisions"
-NO_FRAUD_STATUS = "waiting for Riskified: the order has no fraud_check_status"
-FUTURE_TIMESTAMP = "a body's updated_at lies in the future: it ranks as undated"
-FRAUD_WAIT_EXCEEDED = "waited longer than TEVO_FRAUD_WAIT_LIMIT for a fraud decision"
 
 
 def cancel_reason(order: Order, cancels: str | None) -> str | None:
@@ -67,7 +61,7 @@ class Version:
 
     def key(self) -> tuple[datetime, bool, int, str, str]:
         fraud = FRAUD_RANK.get(self.order.fraud_check_status, 0)
-        return (self.ranked_at or NEVER, self.trusted, fraud, self.digest, self.event_type)
+        return (self.ranked_at or EARLIEST, self.trusted, fraud, self.digest, self.event_type)
 
     @property
     def decision(self) -> str | None:
@@ -225,14 +219,14 @@ def _review_reason(
     if ctx.riskified and buyer_type(newest.order) == CLIENT:
         decisions = {v.decision for v in active}
         if APPROVED in decisions and DECLINED in decisions:
-            reasons.append(CONFLICTING_FRAUD)
+            reasons.append(reason.CONFLICTING_FRAUD)
     if status is Status.INVOICED and stood is not newest:
         why = _held_reason(newest.order, ctx) or "its buyer or fraud status changed"
         reasons.append(f"the newest order cannot be invoiced ({why}): the invoice keeps an older")
     if any(v.future for v in active):
-        reasons.append(FUTURE_TIMESTAMP)
+        reasons.append(reason.FUTURE_TIMESTAMP)
     if status is Status.AWAITING_FRAUD_CHECK and ctx.waited_too_long:
-        reasons.append(FRAUD_WAIT_EXCEEDED)
+        reasons.append(reason.FRAUD_WAIT_EXCEEDED)
     return "; ".join(reasons) or None
 
 
@@ -248,7 +242,7 @@ def _held_reason(order: Order, ctx: Context) -> str | None:
 def _waiting_reason(order: Order) -> str | None:
     status = order.fraud_check_status
     if status is None:
-        return NO_FRAUD_STATUS
+        return reason.NO_FRAUD_STATUS
     if status not in FRAUD_RANK:
         return f"waiting: fraud_check_status {status!r} is not a value TEvo documents"
     return None  # pending: Riskified is on it, the ordinary wait

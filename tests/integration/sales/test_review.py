@@ -17,7 +17,7 @@ from processor.commands import review
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.review_watch import look_once
-from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED, NO_FRAUD_STATUS
+from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED, NO_FRAUD_STATUS
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api

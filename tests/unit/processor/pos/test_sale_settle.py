@@ -11,17 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import parse_order
-from processor.pos.sale_rows import delivery_state
-from processor.pos.sale_rules import (
+from processor.pos.review_reasons import (
     CONFLICTING_FRAUD,
     FRAUD_WAIT_EXCEEDED,
     FUTURE_TIMESTAMP,
     NO_FRAUD_STATUS,
-    Context,
-    Status,
-    Version,
-    settle,
 )
+from processor.pos.sale_rows import delivery_state
+from processor.pos.sale_rules import Context, Status, Version, settle
 from processor.pos.sale_versions import ranked_time
 from tests.payloads import order
 
