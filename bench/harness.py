@@ -21,11 +21,15 @@ import aio_pika
 import aiohttp
 import asyncpg
 
+from bench.cpu import Finder, listener_pid, postgres_for, process_tree, tree_of
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TOKEN = "bench-token-" + "x" * 32
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_PORT = urlsplit(AMQP_URL).port or 5672
+POSTGRES_PORT = urlsplit(DATABASE_URL).port or 5432
 
 
 def with_database(url: str, name: str) -> str:
@@ -53,14 +57,18 @@ class Stack:
     total_rss_mb: dict[str, float] = field(default_factory=dict)  # its processes' peaks, summed
 
     def start(
-        self, name: str, *args: str, extra_env: dict[str, str] | None = None
+        self,
+        name: str,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        stdout: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
         env = {**self.env, **(extra_env or {})}
         process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             [sys.executable, *args],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
+            stdout=stdout,
             stderr=subprocess.DEVNULL,
         )
         self.processes[name] = process
@@ -78,6 +86,23 @@ class Stack:
             self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), *known)
             self.total_rss_mb[name] = max(self.total_rss_mb.get(name, 0.0), sum(known))
 
+    def role(self, name: str) -> Finder:
+        """The CPU role of service `name`: its processes while it runs (see `bench.cpu`)."""
+
+        def find() -> list[int]:
+            process = self.processes.get(name)
+            return process_tree(process.pid) if process is not None else []
+
+        return find
+
+    def roles(self, *names: str) -> dict[str, Finder]:
+        """CPU roles: the services `names`, RabbitMQ's node and Postgres for this database."""
+        return {
+            **{name: self.role(name) for name in names},
+            "rabbitmq": tree_of(listener_pid(AMQP_PORT)),  # the node this bench talks to
+            "postgres": postgres_for(POSTGRES_PORT, urlsplit(self.database_url).path.lstrip("/")),
+        }
+
     def stop(self, name: str) -> None:
         self._sample_rss(name)
         process = self.processes.pop(name)
@@ -87,42 +112,6 @@ class Stack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and every process under it, from /proc/<pid>/task/*/children."""
-    pids, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        pids.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                pending.extend(int(child) for child in children.read_text().split())
-    return pids
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User plus system CPU that `pid` and the processes under it have used so far."""
-    if pid is None:
-        return None
-    total = None
-    for member in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
-        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def broker_pid() -> int | None:
-    """RabbitMQ's Erlang VM on this machine, if it runs here, to report its CPU beside ours."""
-    for status in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError):
-            if status.read_text().strip() == "beam.smp":
-                return int(status.parent.name)
-    return None
 
 
 def peak_rss_mb(pid: int) -> float | None:

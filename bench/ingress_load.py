@@ -4,8 +4,9 @@
 
 Both servers run as processes on loopback and get the same Office order_created forms: first
 at saturation (closed loop, 64 connections), then at each fixed offered rate (open loop). The
-ingress runs once per `--workers` value (TEVO_INGRESS_WORKERS). Each row has the CPU, in
-cores, of the server (all its processes), of the load generator and of RabbitMQ.
+ingress runs once per `--workers` value (TEVO_INGRESS_WORKERS). Each row has the CPU of the
+server (all its processes), of the load generator and of RabbitMQ (the node on the AMQP port),
+in cores and in µs per webhook answered 202 (200 for the bare server), read from /proc.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import argparse
 import asyncio
 from collections.abc import Callable
 
+from bench.cpu import CpuMeter, listener_pid, per_item_us, tree_of
 from bench.harness import (
+    AMQP_PORT,
     TOKEN,
     Stack,
-    broker_pid,
-    cpu_seconds,
     free_port,
     percentile,
     report,
@@ -46,21 +47,23 @@ def _row(server: str, load: str, result: LoadResult, ok_status: int) -> dict[str
 def _measured(
     server: str, pid: int, load: str, ok_status: int, run: Callable[[], LoadResult]
 ) -> dict[str, object]:
-    """One row: `run`'s figures, with the CPU (in cores) of the server, client and broker."""
-    broker = broker_pid()
-    before = cpu_seconds(pid), cpu_seconds(broker)
+    """One row: `run`'s figures, with the CPU of the server, client and broker, in cores and in
+    µs per webhook answered `ok_status`."""
+    meter = CpuMeter({"server": tree_of(pid), "rabbitmq": tree_of(listener_pid(AMQP_PORT))})
+    meter.start()
     result = run()
-    after = cpu_seconds(pid), cpu_seconds(broker)
+    used = meter.seconds()
     seconds = result.seconds or 1.0
-    used = [
-        (b - a) / seconds if a is not None and b is not None else None
-        for a, b in zip(before, after, strict=True)
-    ]
+    row = _row(server, load, result, ok_status)
+    per_ok = per_item_us({**used, "client": result.client_cpu_seconds}, int(str(row["ok"])))
     return {
-        **_row(server, load, result, ok_status),
-        "server_cpu": used[0],
+        **row,
+        "server_cpu": used["server"] / seconds,
         "client_cpu": result.client_cpu_seconds / seconds,
-        "broker_cpu": used[1],
+        "broker_cpu": used["rabbitmq"] / seconds,
+        "server_cpu_us": per_ok["server_cpu_us"],
+        "rabbitmq_cpu_us": per_ok["rabbitmq_cpu_us"],
+        "client_cpu_us": per_ok["client_cpu_us"],
     }
 
 
@@ -101,18 +104,33 @@ async def main(duration: float, rates: list[float], workers: list[int]) -> None:
         str(r["server"]): float(str(r["ok_per_s"])) for r in rows if r["load"] == "saturation"
     }
     ratios = {server: rate / bare for server, rate in saturated.items() if bare}
+    cpu_ratios = _cpu_ratios(rows)
     report(
         "ingress_load",
         rows,
         {
             "ratio_to_bare": ratios,
+            "cpu_ratio_to_bare": cpu_ratios,
             "peak_rss_mb_largest_process": services.peak_rss_mb,
             "peak_rss_mb_all_processes": services.total_rss_mb,
         },
     )
     print(f"saturation / bare: { {k: round(v, 2) for k, v in ratios.items()} }")
+    print(f"bare CPU µs / server CPU µs, saturation: {cpu_ratios}")
     print(f"peak RSS MB, largest process: {services.peak_rss_mb}")
     print(f"peak RSS MB, all processes:   {services.total_rss_mb}")
+
+
+def _cpu_ratios(rows: list[dict[str, object]]) -> dict[str, float]:
+    """Bare aiohttp's server CPU per webhook over each server's, at saturation: the share of
+    a webhook's cost that HTTP itself is; the throughput ratio when the server is CPU-bound."""
+    costs = {
+        str(r["server"]): float(str(r["server_cpu_us"]))
+        for r in rows
+        if r["load"] == "saturation" and r["server_cpu_us"] is not None
+    }
+    bare = costs.get("bare aiohttp")
+    return {name: round(bare / cost, 3) for name, cost in costs.items() if bare and cost}
 
 
 async def _measure_ingress(

@@ -30,6 +30,9 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
     client_cpu_seconds: float = 0.0  # all workers together
+    # The status of each request, by its index in the bodies given (-1: never sent), so that a
+    # caller can tell which webhooks were accepted.
+    answers: list[int] = field(default_factory=list)
 
     def merge(self, other: LoadResult) -> None:
         self.statuses.update(other.statuses)
@@ -109,7 +112,11 @@ async def _connect(host: str, port: int) -> _Connection:
 
 
 async def _exchange(
-    address: tuple[str, int], pool: list[_Connection], request: bytes, result: LoadResult
+    address: tuple[str, int],
+    pool: list[_Connection],
+    index: int,
+    request: bytes,
+    result: LoadResult,
 ) -> int:
     """Send one request on an idle connection from `pool` (or a new one), return its status."""
     while pool and not pool[-1].usable:
@@ -118,29 +125,31 @@ async def _exchange(
         connection = pool.pop() if pool else await _connect(*address)
     except OSError:
         result.statuses[0] += 1
+        result.answers[index] = 0
         return 0
     answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     connection.send(request, answered.set_result)
     status = await answered
     result.statuses[status] += 1
+    result.answers[index] = status
     if connection.usable:
         pool.append(connection)
     return status
 
 
 async def _closed(url: str, requests: list[bytes], concurrency: int, duration: float) -> LoadResult:
-    result = LoadResult()
+    result = LoadResult(answers=[-1] * len(requests))
     parts = urlsplit(url)
     address = (parts.hostname or "127.0.0.1", parts.port or 80)
     deadline = time.perf_counter() + duration
 
     async def worker(offset: int) -> None:
         pool: list[_Connection] = []
-        for request in requests[offset::concurrency]:
+        for index in range(offset, len(requests), concurrency):
             if time.perf_counter() >= deadline:
                 break
             start = time.perf_counter()
-            await _exchange(address, pool, request, result)
+            await _exchange(address, pool, index, requests[index], result)
             result.latencies_ms.append((time.perf_counter() - start) * 1000)
         for connection in pool:
             connection.transport.close()
@@ -152,26 +161,27 @@ async def _closed(url: str, requests: list[bytes], concurrency: int, duration: f
 
 
 async def _open(url: str, requests: list[bytes], rate: float, duration: float) -> LoadResult:
-    result = LoadResult()
+    result = LoadResult(answers=[-1] * len(requests))
     parts = urlsplit(url)
     address = (parts.hostname or "127.0.0.1", parts.port or 80)
     pool: list[_Connection] = []
     in_flight: set[asyncio.Task[None]] = set()
 
-    async def one(request: bytes, scheduled: float) -> None:
+    async def one(index: int, scheduled: float) -> None:
         if len(in_flight) > MAX_OPEN_CONNECTIONS:
             result.statuses[0] += 1  # the client's own limit: the server fell this far behind
+            result.answers[index] = 0
         else:
-            await _exchange(address, pool, request, result)
+            await _exchange(address, pool, index, requests[index], result)
         result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
 
     started = time.perf_counter()
-    for index, request in enumerate(requests[: int(rate * duration)]):
+    for index in range(min(len(requests), int(rate * duration))):
         scheduled = started + index / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(one(request, scheduled))
+        task = asyncio.create_task(one(index, scheduled))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     while in_flight:
@@ -220,8 +230,9 @@ def run_load(
     jobs = [
         (mode, url, share, per_rate, max(1, concurrency // processes), duration) for share in shares
     ]
-    total = LoadResult()
+    total = LoadResult(answers=[-1] * len(requests))
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        for part in pool.map(_worker, jobs):
+        for number, part in enumerate(pool.map(_worker, jobs)):
             total.merge(part)
+            total.answers[number::processes] = part.answers  # share `number` is every n-th
     return total

@@ -17,6 +17,7 @@ from ingress.form import (
     _check_json_object,
     _check_json_strictly,
     _nesting,
+    _percent_decoded,
     _plainly_acceptable,
     percent_decode,
 )
@@ -39,6 +40,18 @@ def test_percent_decode_is_urllib_for_data_without_broken_escapes(data: bytes) -
     if BROKEN_ESCAPE.search(data):
         return  # refused before decoding: `_unescape` checks first
     assert percent_decode(data) == unquote_to_bytes(data)
+
+
+@settings(max_examples=1000)
+@given(data=tricky_bytes | st.binary())
+@example(data=b"%")
+@example(data=b"a%4")
+@example(data=b"%=3D")
+@example(data=b"%%41")
+@example(data=b"%zz%41%41")
+def test_broken_escapes_are_told_by_counting_as_by_the_expression(data: bytes) -> None:
+    expected = None if BROKEN_ESCAPE.search(data) else unquote_to_bytes(data)
+    assert _percent_decoded(data) == expected
 
 
 scalars = (
