@@ -8,7 +8,8 @@ before the original is acked, so a crash in between duplicates a message (which 
 but never loses one.
 
 A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
-a savepoint of its own, and acks each after the one commit; a single delivery is a batch of one.
+a savepoint of its own, and acks them after the one commit, together where it can
+(`processor.runtime.acks`); a single delivery is a batch of one.
 A message that fails is rolled back to its savepoint alone and then retried or dead-lettered as
 above. When the batch itself fails (the connection, a conflict, a timeout, the commit), nothing
 of it was committed and each message is handled again in a batch of its own, so no message can
@@ -35,7 +36,7 @@ from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
-from processor.runtime.message import Consumer, Inbound, decode
+from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
@@ -85,10 +86,10 @@ class Dispatcher:
         """
         if self.pause.active:
             return [await self._hold(consumer, delivery) for delivery in deliveries]
-        batch = [(d, inbound) for d in deliveries if (inbound := _decoded(d)) is not None]
+        batch = [(d, inbound) for d in deliveries if (inbound := decoded(d)) is not None]
         if len(batch) < 2:
             return [await self._alone(consumer, delivery) for delivery in deliveries]
-        batch.sort(key=lambda pair: _lock_order(consumer, pair[1]))
+        batch.sort(key=lambda pair: lock_order(consumer, pair[1]))
         started = time.perf_counter()
         try:
             steps = await self.applier.apply(consumer, [inbound for _, inbound in batch])
@@ -220,30 +221,13 @@ class Dispatcher:
 
 def _order_id(delivery: AbstractIncomingMessage) -> int | None:
     """The order a delivery is about, for a probe of TEvo's API; None when it is no order."""
-    inbound = _decoded(delivery)
+    inbound = decoded(delivery)
     if inbound is None:
         return None
     try:
         return inbound.order().id
     except ContractViolation:
         return None
-
-
-def _decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
-    try:
-        return decode(delivery)
-    except ContractViolation:
-        return None  # `handle` dead-letters it, saying why
-
-
-def _lock_order(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
-    """Where a message goes in its batch: by what its handler locks, then by its id (so the
-    inbox rows, too, are always written in one order); -1 when its body has no such key (the
-    handler rejects it)."""
-    try:
-        return consumer.lock_key(inbound), inbound.message_id
-    except ContractViolation:
-        return -1, inbound.message_id
 
 
 def _log_batch_failure(exc: Exception, size: int) -> None:
