@@ -18,6 +18,7 @@ hold a batch back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -70,6 +71,8 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self.applier = Applier(self.pool, self.deps, self.metrics)
+        # The consumer's histogram child, looked up once: `labels()` takes a lock every time.
+        self._end_to_end = functools.cache(self.metrics.end_to_end_seconds.labels)
 
     def received(self, delivery: AbstractIncomingMessage) -> None:
         """Note a delivery as it arrives, before it joins a batch (see `processor.runtime.acks`)."""
@@ -166,7 +169,7 @@ class Dispatcher:
             return Outcome.DUPLICATE
         if step.received_at is not None:
             lag = (now - step.received_at).total_seconds()
-            self.metrics.end_to_end_seconds.labels(consumer.name).observe(max(lag, 0.0))
+            self._end_to_end(consumer.name).observe(max(lag, 0.0))
         # A line per applied message costs about as much as a round trip, at every level
         # (structlog builds the event before the level is checked): the handler's own line
         # (e.g. sale.applied) says what changed.

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -149,9 +150,7 @@ class Applier:
                 await conn.execute(CONCLUDE_SQL, consumer.name, *conclusion)
         if len(batch) > 1:  # the metric counts batches, not single deliveries
             self.metrics.batches.labels(consumer.name).observe(len(batch))
-        for step in steps:
-            if step.applied is not None:
-                self._committed(consumer, step.applied)
+        self._committed(consumer, [step.applied for step in steps if step.applied is not None])
         return steps
 
     async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
@@ -167,11 +166,12 @@ class Applier:
                 return Step(error=error)
         return Step(applied or UNRECORDED, received_at=inbound.received_at)
 
-    def _committed(self, consumer: Consumer, applied: Applied) -> None:
-        """What a handler's work sets in motion once its transaction committed."""
-        self.metrics.count_created(consumer.name, applied.created)
-        for then in applied.after_commit:
-            then()
+    def _committed(self, consumer: Consumer, applied: Sequence[Applied]) -> None:
+        """What the handlers' work sets in motion once its transaction committed."""
+        self.metrics.count_created(consumer.name, (r for done in applied for r in done.created))
+        for done in applied:
+            for then in done.after_commit:
+                then()
 
 
 def classify(exc: Exception) -> ProcessingError:
@@ -187,12 +187,31 @@ def classify(exc: Exception) -> ProcessingError:
 
 def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
     """Log context of one message: every line logged while it is applied or settled says which."""
-    return structlog.contextvars.bound_contextvars(
-        consumer=consumer.name,
-        message_id=inbound.message_id,
-        event_type=inbound.event_type,
-        order_group_id=inbound.order_group_id,
+    return _Bound(
+        {
+            "consumer": consumer.name,
+            "message_id": inbound.message_id,
+            "event_type": inbound.event_type,
+            "order_group_id": inbound.order_group_id,
+        }
     )
+
+
+class _Bound(contextlib.AbstractContextManager[None]):
+    """structlog's `bound_contextvars`, without reading the whole context first: entered for
+    every message, it cost half as much again as binding and resetting alone."""
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+
+    def __exit__(self, *_: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object, ...] | None:
