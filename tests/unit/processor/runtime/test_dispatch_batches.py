@@ -153,7 +153,11 @@ def _consumer(world: World, lock_key: Callable[[Inbound], int] | None = None) ->
 
 
 async def _run(
-    world: World, deliveries: list[FakeDelivery], consumer: Consumer | None = None
+    world: World,
+    deliveries: list[FakeDelivery],
+    consumer: Consumer | None = None,
+    *,
+    received: bool = False,
 ) -> list[Outcome]:
     settings = ProcessorSettings(namespace="ns", retry_delays=(1, 2), retry_max_attempts=3)
     dispatcher = Dispatcher(
@@ -164,6 +168,10 @@ async def _run(
         ProcessorMetrics(),
     )
     batch = cast(list[AbstractIncomingMessage], deliveries)
+    if received:  # as the batcher does, in the order the broker delivered them
+        for tag, delivery in enumerate(batch, start=1):
+            cast(FakeDelivery, delivery).delivery_tag = tag
+            dispatcher.received(delivery)
     return await dispatcher.handle_batch(consumer or _consumer(world), batch)
 
 
@@ -179,6 +187,24 @@ async def test_one_commit_a_savepoint_each_in_order_id_order_and_acks_only_after
         *["conclude - +m1,m2,m3", "commit"],
         *["ack m1", "ack m2", "ack m3"],
     ]
+
+
+async def test_deliveries_it_was_told_of_are_acked_with_one_multiple_ack_after_the_commit() -> None:
+    world = World()
+    await _run(world, [FakeDelivery(world, n) for n in (3, 1, 2)], received=True)
+    # applied as m1, m2, m3; delivered as m3, m1, m2: the last delivered, m2, acks them all
+    assert world.events[-2:] == ["commit", "ack m2 and before"]
+
+
+async def test_a_failed_message_is_not_in_the_multiple_ack() -> None:
+    world = World()
+    world.fail[1] = lambda: ContractViolation("body is not an order")
+    await _run(world, [FakeDelivery(world, n) for n in (1, 2, 3)], received=True)
+    after = world.events[world.events.index("commit") + 1 :]
+    # m1 is the oldest delivery and still unsettled: m2 and m3 are acked one by one; once its
+    # copy is confirmed, m1 is the oldest unsettled alone, and its ack covers nothing else
+    dead = "publish m1 ns.seller.order_created.dead"
+    assert after == ["ack m2", "ack m3", dead, "ack m1 and before"]
 
 
 async def test_a_batch_is_applied_in_the_order_of_what_its_handler_locks() -> None:
