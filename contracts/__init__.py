@@ -11,24 +11,44 @@ from contracts.events import (
     Recipient,
     routing_key,
 )
-from contracts.orders import BodyError, Order, OrderItem, parse_order, parse_order_item
+from contracts.orders import (
+    CANCELED_STATES,
+    CLIENT,
+    OFFICE,
+    REJECTED,
+    BodyError,
+    FraudCheck,
+    Order,
+    OrderItem,
+    as_utc,
+    parse_order,
+    parse_order_item,
+    parse_timestamp,
+)
 from contracts.topology import Topology
 
 __all__ = [
     "BUYER_EVENTS",
+    "CANCELED_STATES",
     "CATALOG_EVENTS",
+    "CLIENT",
     "DOCUMENTED_ROUTING_KEYS",
     "EVENT_TYPE_PATTERN",
+    "OFFICE",
+    "REJECTED",
     "SELLER_EVENTS",
     "BodyError",
     "EventType",
+    "FraudCheck",
     "Order",
     "OrderItem",
     "Recipient",
     "Topology",
     "WebhookEnvelope",
+    "as_utc",
     "message_id",
     "parse_order",
     "parse_order_item",
+    "parse_timestamp",
     "routing_key",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -17,22 +18,45 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     WithJsonSchema,
 )
 
 __all__ = [
+    "CANCELED_STATES",
+    "CLIENT",
+    "OFFICE",
+    "REJECTED",
     "BodyError",
     "Brokerage",
     "Client",
     "EventRef",
+    "FraudCheck",
     "Order",
     "OrderItem",
     "Party",
     "TicketGroup",
+    "as_utc",
     "parse_order",
     "parse_order_item",
+    "parse_timestamp",
 ]
+
+# TEvo's words for an order that will not go ahead; `rejected` is the seller's refusal, which a
+# sale treats as a cancel and a purchase order records as its own status.
+CANCELED_STATES = frozenset({"canceled", "canceled_open", "canceled_post_acceptance"})
+REJECTED = "rejected"
+# buyer.type of the two kinds of buyer TEvo's rules name; TEvo itself is office 6
+OFFICE, CLIENT = "Office", "Client"
+
+
+class FraudCheck(StrEnum):
+    """The `fraud_check_status` values TEvo documents (null aside)."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"
+    PENDING = "pending"
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -54,12 +78,25 @@ def _to_decimal(value: Any) -> Any:
 
 
 # The published JSON schema (docs/asyncapi.json) says what TEvo sends, not what we keep.
-def _assume_utc(value: datetime) -> datetime:
-    # TEvo's timestamps are UTC; one without an offset must still compare with the others.
+def as_utc(value: datetime) -> datetime:
+    """TEvo's timestamps are UTC: one without an offset must still compare with the others."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """A TEvo timestamp found outside the models (e.g. in `shipments`), None when unreadable."""
+    if value is None or value == "":
+        return None
+    try:
+        return _TIMESTAMP.validate_python(value)
+    except ValidationError:
+        return None
+
+
 TevoId = Annotated[
     int,
     BeforeValidator(_digits_to_int),

@@ -4,31 +4,57 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.brokers import Brokers, parse_amqp_urls
 from contracts.topology import Topology
 
 
 class ServiceSettings(BaseSettings):
     """What every process needs: where the broker is, its namespace, and how to log."""
 
-    model_config = SettingsConfigDict(env_prefix="TEVO_", extra="ignore")
+    # A refused setting is printed at start: its input may be a URL's password or a token.
+    model_config = SettingsConfigDict(env_prefix="TEVO_", extra="ignore", hide_input_in_errors=True)
 
     amqp_url: str = Field(
         default="amqp://guest:guest@127.0.0.1:5672/",
-        description="RabbitMQ URL (aio-pika form).",
+        description=(
+            "RabbitMQ URL (aio-pika form), or a comma-separated list of a cluster's nodes "
+            "(same vhost and credentials), tried in turn."
+        ),
+    )
+    quorum_initial_group_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=9,
+        description=(
+            "Replicas of each new quorum queue (x-quorum-initial-group-size); unset: RabbitMQ's "
+            "default, the cluster's size up to 3. Fixed at creation: see docs/operations.md."
+        ),
     )
     namespace: str = Field(
         default="tevo",
         pattern=r"^[a-z][a-z0-9_-]{0,39}$",
         description="Prefix of every exchange and queue name.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe log events written."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON otherwise."
     )
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _urls_parse(cls, value: str) -> str:
+        parse_amqp_urls(value)  # refused at start, not at the first reconnect
+        return value
+
+    @property
+    def brokers(self) -> Brokers:
+        return Brokers.parse(self.amqp_url)
+
     @property
     def topology(self) -> Topology:
-        return Topology(self.namespace)
+        return Topology(self.namespace, quorum_group_size=self.quorum_initial_group_size)

@@ -13,6 +13,10 @@ without sharing messages.
                            into <ns>.retry
     <ns>.retry             headers exchange that routes a delayed message back to the one queue
                            named in its `retry_queue` header
+
+Every queue is a quorum queue. `quorum_group_size`, when set, becomes each one's
+`x-quorum-initial-group-size`; unset, RabbitMQ picks its default (the cluster's size up to 3) and
+the argument is left out, so queues declared before the setting existed still match.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Topology:
     """Every name under one namespace."""
 
     namespace: str
+    quorum_group_size: int | None = None  # replicas of a new quorum queue; None: the broker's
 
     @property
     def webhooks_exchange(self) -> str:
@@ -92,11 +97,9 @@ class Topology:
         return QueueSpec(
             self.unrouted,
             # reject-publish: when full, the ingress gets a nack and answers 503; nothing dropped.
-            {
-                "x-queue-type": "quorum",
-                "x-max-length": UNROUTED_MAX_LENGTH,
-                "x-overflow": "reject-publish",
-            },
+            self._quorum(
+                {"x-max-length": UNROUTED_MAX_LENGTH, "x-overflow": "reject-publish"},
+            ),
             ((self.unrouted, "", {}),),
         )
 
@@ -108,17 +111,18 @@ class Topology:
         )
         retry: Binding = (self.retry_exchange, "", {"x-match": "all", RETRY_QUEUE_HEADER: queue})
         return [
-            QueueSpec(dead, {"x-queue-type": "quorum"}),
+            QueueSpec(dead, self._quorum({})),
             QueueSpec(
                 queue,
-                {
-                    "x-queue-type": "quorum",
-                    "x-delivery-limit": DELIVERY_LIMIT,
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": dead,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
+                self._quorum(
+                    {
+                        "x-delivery-limit": DELIVERY_LIMIT,
+                        "x-dead-letter-exchange": "",
+                        "x-dead-letter-routing-key": dead,
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                    }
+                ),
                 (*bindings, retry),
             ),
         ]
@@ -127,16 +131,24 @@ class Topology:
         return [
             QueueSpec(
                 self.delay_queue(seconds),
-                {
-                    "x-queue-type": "quorum",
-                    "x-message-ttl": seconds * 1000,
-                    "x-dead-letter-exchange": self.retry_exchange,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
+                self._quorum(
+                    {
+                        "x-message-ttl": seconds * 1000,
+                        "x-dead-letter-exchange": self.retry_exchange,
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                    }
+                ),
             )
             for seconds in delays
         ]
+
+    def _quorum(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A quorum queue's arguments: its type first (as the console lists them), its size."""
+        sized = {"x-queue-type": "quorum", **arguments}
+        if self.quorum_group_size is not None:
+            sized["x-quorum-initial-group-size"] = self.quorum_group_size
+        return sized
 
     def processor_exchanges(self) -> list[ExchangeSpec]:
         return [*self.ingress_exchanges(), ExchangeSpec(self.retry_exchange, "headers")]

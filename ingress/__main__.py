@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import structlog
 from pydantic import ValidationError
 
+from contracts.release import version
 from ingress.logs import configure_ingress_logging
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
@@ -18,7 +20,20 @@ TOKEN_HINT = (
 )
 
 
-def main() -> int:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ingress",
+        description="Serve POST /webhooks/tevo/{token} (and /healthz, /readyz, /metrics) until "
+        "SIGTERM or SIGINT, publishing every accepted webhook to RabbitMQ.",
+        epilog="It takes no options: every setting comes from a TEVO_* environment variable "
+        "(docs/settings.md); TEVO_WEBHOOK_TOKENS is required.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _parser().parse_args(argv)  # --help and --version answer and exit before anything starts
     try:
         settings = IngressSettings()
     except ValidationError as exc:

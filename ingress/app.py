@@ -103,7 +103,7 @@ async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
     if PUBLISHER not in app:
         settings = app[SETTINGS]
         app[PUBLISHER] = Publisher(
-            settings.amqp_url,
+            settings.brokers,
             settings.topology,
             confirm_timeout=settings.confirm_timeout,
         )

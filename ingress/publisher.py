@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from datetime import datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 from pamqp.commands import Basic
 
 from contracts import Topology, WebhookEnvelope
+from contracts.brokers import Brokers, first_answering, node_of
 
 log = structlog.get_logger("ingress.publisher")
 
-RECONNECT_DELAY = 2.0
+RECONNECT_DELAY = 2.0  # after every node of the list refused
+RENEW_AFTER_NACK = 2.0  # seconds a connection is kept before a nack replaces it
+CONNECT_TIMEOUT = 5.0  # seconds one node may take to open a connection before the next is tried
 PROBE_ROUTING_KEY = "tevo.ingress.readiness-probe"
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
@@ -35,30 +39,42 @@ def message_properties(envelope: WebhookEnvelope, received_at: datetime) -> Basi
     )
 
 
+def _unavailable(url: str, exc: BaseException) -> None:
+    log.warning("broker.node_unavailable", node=node_of(url), error=type(exc).__name__)
+
+
 class BrokerUnavailable(Exception):
     """RabbitMQ did not confirm the event in time: the client should retry (503)."""
 
 
 class Publisher:
-    """One robust connection and one confirming channel; reconnects after a broker restart."""
+    """One connection and one confirming channel to a node; on its loss, another node's."""
 
-    def __init__(self, amqp_url: str, topology: Topology, *, confirm_timeout: float) -> None:
-        self._url = amqp_url
+    def __init__(self, brokers: Brokers, topology: Topology, *, confirm_timeout: float) -> None:
+        self._brokers = brokers
         self._topology = topology
         self._confirm_timeout = confirm_timeout
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
+        self._node: str | None = None  # the URL of the node connected to, or lost last
+        self._connected_at = 0.0  # time.monotonic() of the last connect
         self._connecting: asyncio.Task[None] | None = None
+        self._closing = False
         self._unconfirmed = False  # the last publish got no confirm
 
     def start(self) -> None:
-        """Connect in the background: while the broker is away the ingress answers 503."""
+        """Connect in the background: while no node answers the ingress answers 503."""
         self._connecting = asyncio.create_task(self._connect_until_up(), name="ingress-connect")
 
-    async def _connect_until_up(self) -> None:
+    async def _connect_until_up(self, lost: AbstractConnection | None = None) -> None:
+        if lost is not None:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await lost.close()  # its channel may have closed alone: free the connection
         while True:
             try:
-                await self._connect()
+                # The node lost last comes last: a dead node refuses, or hangs until a timeout.
+                urls = self._brokers.rotation(self._node)
+                await first_answering(urls, self._connect, CONNECTION_EXCEPTIONS, _unavailable)
             except CONNECTION_EXCEPTIONS as exc:
                 log.warning(
                     "broker.connect_failed", error=type(exc).__name__, retry_in=RECONNECT_DELAY
@@ -67,11 +83,13 @@ class Publisher:
             else:
                 return
 
-    async def _connect(self) -> None:
-        connection = await aio_pika.connect_robust(
-            self._url,
+    async def _connect(self, url: str) -> None:
+        # A plain connection, not aio-pika's robust one: that one would reconnect only to its
+        # own node, and wait there while the other nodes of a cluster could take the webhooks.
+        connection = await aio_pika.connect(
+            url,
             client_properties={"connection_name": f"ingress@{socket.gethostname()}"},
-            reconnect_interval=RECONNECT_DELAY,
+            timeout=CONNECT_TIMEOUT,
         )
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -88,17 +106,43 @@ class Publisher:
             await connection.close()
             raise
         self._connection, self._channel = connection, channel
-        log.info("broker.connected", exchange=self._topology.webhooks_exchange)
+        self._node, self._connected_at = url, time.monotonic()
+        for closing in (connection.close_callbacks, channel.close_callbacks):
+            closing.add(lambda *_: self._lost(connection))
+        log.info("broker.connected", exchange=self._topology.webhooks_exchange, node=node_of(url))
+
+    def _nacked(self) -> None:
+        """RabbitMQ refused a publish: start again on a new connection, at most every few seconds.
+
+        A queue at its length limit nacks until it drains, and a new connection changes nothing
+        there. But on RabbitMQ 3.10 a channel whose first publish to a quorum queue finds that
+        queue's leader dead is nacked for good, while a new channel's publishes are confirmed
+        once a new leader is elected (tests/cluster hit it).
+        """
+        connection = self._connection
+        if connection is None or time.monotonic() - self._connected_at < RENEW_AFTER_NACK:
+            return
+        log.warning("broker.nacked", node=node_of(self._node or ""), action="reconnect")
+        self._lost(connection)
+
+    def _lost(self, connection: AbstractConnection) -> None:
+        """The connection or its channel closed: connect again, to another node first."""
+        if self._closing or connection is not self._connection:
+            return  # our own close, or the other half of a loss already handled
+        self._connection = self._channel = None
+        log.warning("broker.lost", node=node_of(self._node or ""))
+        self._connecting = asyncio.create_task(
+            self._connect_until_up(connection), name="ingress-reconnect"
+        )
 
     @property
     def ready(self) -> bool:
-        """Connected, and the channel reopened: the connection comes back before its channel."""
+        """Connected to a node, with the confirming channel open."""
         connection, channel = self._connection, self._channel
         return (
             connection is not None
             and channel is not None
             and not connection.is_closed
-            and connection.connected.is_set()
             and not channel.is_closed
         )
 
@@ -127,6 +171,11 @@ class Publisher:
         except TimeoutError:
             self._unconfirmed = True
             raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
+        except DeliveryError as exc:
+            self._unconfirmed = True
+            if isinstance(exc.frame, Basic.Nack):
+                self._nacked()
+            raise BrokerUnavailable("publish refused: DeliveryError") from exc
         except CONNECTION_EXCEPTIONS as exc:
             self._unconfirmed = True
             raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
@@ -154,6 +203,7 @@ class Publisher:
         return True
 
     async def close(self) -> None:
+        self._closing = True
         if self._connecting is not None:
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

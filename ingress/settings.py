@@ -13,7 +13,7 @@ from ingress.sources import IPNetwork, parse_networks
 
 class IngressSettings(ServiceSettings):
     ingress_host: str = Field(default="0.0.0.0", description="Address to listen on.")  # noqa: S104 - a service in a container listens on every interface
-    ingress_port: int = Field(default=8080, ge=1, le=65535)
+    ingress_port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
     ingress_workers: int = Field(
         default=1, ge=1, le=64, description="Processes sharing the port (SO_REUSEPORT)."
     )
@@ -23,7 +23,8 @@ class IngressSettings(ServiceSettings):
     )
     webhook_tokens: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
-        description="Comma-separated secrets accepted in /webhooks/tevo/{token}; several rotate.",
+        description="Required: comma-separated secrets accepted in /webhooks/tevo/{token}, several "
+        "at once for rotation; each must be strong (docs/webhooks.md, Security).",
     )
     allow_weak_tokens: bool = Field(
         default=False,

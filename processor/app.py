@@ -17,10 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
-import aio_pika
 import asyncpg
 import structlog
-from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import (
     CONNECTION_EXCEPTIONS,
     ChannelPreconditionFailed,
@@ -30,17 +28,16 @@ from aio_pika.exceptions import (
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
+from processor.ops.review_watch import watching
 from processor.runtime.message import Consumer
 from processor.runtime.pause import Pause
-from processor.runtime.session import Session, connection_name
+from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
 log = structlog.get_logger("processor")
 
 CONNECT_RETRY_DELAY = 2.0
-# Seconds between reconnection attempts of a robust connection (the operator commands').
-RECONNECT_INTERVAL = 2.0
 # The wait before the next broker session grows from the first to the last, doubling.
 FIRST_RECONNECT_DELAY, MAX_RECONNECT_DELAY = 1.0, 30.0
 T = TypeVar("T")
@@ -60,17 +57,6 @@ class ConfigurationError(Exception):
 
 class StoppedBeforeStart(Exception):
     """A stop signal came while the processor was still waiting for its broker or database."""
-
-
-async def connect_broker(
-    settings: ProcessorSettings, role: str = "processor"
-) -> AbstractRobustConnection:
-    """A robust connection for the operator commands, one process each."""
-    return await aio_pika.connect_robust(
-        settings.amqp_url,
-        client_properties=connection_name(role),
-        reconnect_interval=RECONNECT_INTERVAL,
-    )
 
 
 async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
@@ -118,6 +104,7 @@ async def run(
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
+        await stack.enter_async_context(watching(pool, settings, metrics))
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")

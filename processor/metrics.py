@@ -6,8 +6,12 @@ import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from contracts.build import add_standard_collectors
+
+# What `tevo_processor_paused_seconds_total{reason}` can say (processor/runtime/pause.py).
+PAUSE_REASONS = ("database", "tevo_api")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -59,6 +63,36 @@ class ProcessorMetrics:
             ["consumer", "record"],
             registry=self.registry,
         )
+        self.sales_awaiting_review = Gauge(
+            "tevo_sales_awaiting_review",
+            "Sales that need a person (what `python -m processor review list` shows): held, "
+            "flagged, waiting visibly or too long, and not resolved.",
+            registry=self.registry,
+        )
+        self.sales_fraud_wait_exceeded = Gauge(
+            "tevo_pos_sales_fraud_wait_exceeded",
+            "Sales awaiting a fraud decision for longer than TEVO_FRAUD_WAIT_LIMIT.",
+            registry=self.registry,
+        )
+        self.fraud_waits_exceeded = Counter(
+            "tevo_pos_fraud_waits_exceeded_total",
+            "Sales flagged for waiting longer than TEVO_FRAUD_WAIT_LIMIT, each counted once.",
+            registry=self.registry,
+        )
+        add_standard_collectors(self.registry, "processor")
+
+    def initialise(self, consumers: Iterable[str], outcomes: Iterable[str]) -> None:
+        """Give every consumer's outcome a series at 0, before any message.
+
+        Alerts use `increase()`, which needs two samples: without this the first dead letter
+        after a restart would make the series appear at 1 and never count as an increase.
+        """
+        outcomes = tuple(outcomes)
+        for consumer in consumers:
+            for outcome in outcomes:
+                self.messages.labels(consumer, outcome)
+        for reason in PAUSE_REASONS:
+            self.paused_seconds.labels(reason)
 
     def _per_consumer(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
         return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)

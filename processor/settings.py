@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -26,6 +27,18 @@ class ProcessorSettings(ServiceSettings):
     riskified: bool = Field(
         default=True, description="Client sales wait for fraud_check_status=approved."
     )
+    fraud_wait_limit: timedelta = Field(
+        default=timedelta(hours=4),
+        gt=timedelta(0),
+        description="How long a sale may await a fraud decision before it is flagged: seconds "
+        "or an ISO 8601 duration (PT4H).",
+    )
+    review_watch_interval: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two looks at the sales awaiting review (gauges, waits).",
+    )
     prefetch: int = Field(default=128, ge=1, le=1000, description="Unacked messages per consumer.")
     batch_size: int = Field(
         default=32, ge=1, le=1000, description="Most messages applied in one transaction."
@@ -39,7 +52,9 @@ class ProcessorSettings(ServiceSettings):
     batch_concurrency: int = Field(
         default=4, ge=1, le=100, description="Batches of one consumer applied at once."
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Postgres connections each processor holds."
+    )
     retry_delays: Annotated[tuple[int, ...], NoDecode] = Field(
         default=(1, 10, 60, 600),
         description="Seconds before each retry of a retryable failure, comma-separated.",
@@ -58,7 +73,11 @@ class ProcessorSettings(ServiceSettings):
         pattern=r"^https?://[^/?#]+/\S*[^/]$",
         description="TEvo's API; sandbox: https://api.sandbox.ticketevolution.com/v9.",
     )
-    api_token: SecretStr | None = Field(default=None, description="TEvo API token (X-Token).")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="TEvo API token (X-Token); with the secret, turns verification on and allows "
+        "`reconcile`.",
+    )
     api_secret: SecretStr | None = Field(
         default=None, description="TEvo API secret: signs requests, never sent."
     )
@@ -66,7 +85,11 @@ class ProcessorSettings(ServiceSettings):
         default=5.0, gt=0, le=60, description="Seconds one call to TEvo's API may take."
     )
     api_attempts: int = Field(
-        default=3, ge=1, le=10, description="Tries per call to TEvo's API on 5xx, 429 or timeout."
+        default=3,
+        ge=1,
+        le=10,
+        description="Tries per call to TEvo's API on 5xx, 429 or timeout; attempts x timeout plus "
+        "waits must stay under TEVO_HANDLER_TIMEOUT.",
     )
     processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
     processor_http_port: int = Field(

@@ -3,6 +3,8 @@
 `TEST_AMQP_URL` / `TEST_DATABASE_URL` point at running services; when unset, testcontainers
 starts them in Docker once per session. Each test gets a fresh namespace (so its exchanges and
 queues are its own, deleted afterwards) and a fresh database cloned from a migrated template.
+With neither `TEST_*` nor Docker the integration tests are skipped, with one line saying what
+to set, and the unit tests still run; the fault suite runs only with `TEST_FAULTS=1`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,22 @@ FAULTS_SKIP = (
 )
 
 
+NO_SERVICES = (
+    "integration tests skipped: set TEST_AMQP_URL and TEST_DATABASE_URL to a running RabbitMQ "
+    "and Postgres, or start Docker for testcontainers (README, Tests)"
+)
+
+
+_SKIPPED = pytest.StashKey[int]()
+
+
+def services_available() -> bool:
+    """Whether integration tests can get a broker and a database: named ones, or Docker."""
+    named = os.environ.get("TEST_AMQP_URL") and os.environ.get("TEST_DATABASE_URL")
+    docker = Path("/var/run/docker.sock").exists() or os.environ.get("DOCKER_HOST")
+    return bool(named or docker)
+
+
 def _faults_wanted(config: pytest.Config) -> bool:
     marks = str(config.getoption("markexpr", "") or "")
     return os.environ.get("TEST_FAULTS") == "1" or ("faults" in marks and "not faults" not in marks)
@@ -53,13 +71,25 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The fault suite is slow and starts services of its own: it runs only when asked."""
-    if _faults_wanted(config):
+    """The fault suite is slow and starts services of its own: it runs only when asked.
+
+    Without services for the integration tests, the unit tests still run, and the rest say
+    once, at the end, what to set.
+    """
+    if not _faults_wanted(config):
+        skip = pytest.mark.skip(reason=FAULTS_SKIP)
+        for item in items:
+            if item.get_closest_marker("faults"):
+                item.add_marker(skip)
+    if services_available():
         return
-    skip = pytest.mark.skip(reason=FAULTS_SKIP)
+    unavailable = pytest.mark.skip(reason=NO_SERVICES)
+    skipped = 0
     for item in items:
-        if item.get_closest_marker("faults"):
-            item.add_marker(skip)
+        if item.get_closest_marker("integration") or "integration" in item.path.parts:
+            item.add_marker(unavailable)
+            skipped += 1
+    config.stash[_SKIPPED] = skipped
 
 
 @pytest.fixture(scope="session")
@@ -68,19 +98,16 @@ def services() -> Iterator[Services]:
     if amqp and database:
         yield Services(amqp, database)
         return
-    if not Path("/var/run/docker.sock").exists() and not os.environ.get("DOCKER_HOST"):
-        pytest.exit(
-            "No Docker engine for testcontainers: start one, or point TEST_AMQP_URL and "
-            "TEST_DATABASE_URL at a running RabbitMQ and Postgres (see README).",
-            returncode=2,
-        )
+    if not services_available():
+        # A skip, not an exit: the tests that need no services still run (README, Tests).
+        pytest.skip(NO_SERVICES)
     # Imported only when needed: with TEST_* set, Docker and its client are never touched.
     from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
     from testcontainers.rabbitmq import RabbitMqContainer  # noqa: PLC0415
 
     with (
         RabbitMqContainer("rabbitmq:3.13-management") as rabbit,
-        PostgresContainer("postgres:16", driver=None) as postgres,
+        PostgresContainer("postgres:15", driver=None) as postgres,
     ):
         params = rabbit.get_connection_params()
         url = f"amqp://guest:guest@{params.host}:{params.port}/"
@@ -164,3 +191,11 @@ def processor_settings(services: Services, database_url: str, namespace: str) ->
         retry_max_attempts=3,
         shutdown_timeout=5,
     )
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    skipped = config.stash.get(_SKIPPED, 0)
+    if skipped:
+        terminalreporter.write_line(f"{skipped} {NO_SERVICES}", yellow=True)

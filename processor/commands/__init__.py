@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from processor.commands import dead_letters, generate, migrate, reconcile, run, unrouted
+from processor.commands import dead_letters, generate, migrate, reconcile, review, run, unrouted
 from processor.settings import ProcessorSettings
 
 
@@ -37,6 +37,7 @@ COMMANDS: tuple[Command, ...] = (
     _command(dead_letters),
     _command(unrouted),
     _command(reconcile),
+    _command(review),
     _command(generate),
 )
 DEFAULT = run.NAME

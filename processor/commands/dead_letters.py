@@ -1,24 +1,26 @@
 """`python -m processor dead-letters list|show|replay|purge`: an operator's view of dead letters.
 
 Prints to stdout for the person at the terminal; `show` prints the body, which holds buyer
-details, so it is never logged. `--json` prints one JSON document instead of text.
+details, so it is never logged. `--json` prints one JSON document instead of text. `list` and
+`replay` show their progress on stderr when it is a terminal. `purge` deletes for good, so it
+wants one `--consumer`, or `--all --yes`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity
 
+from processor.broker import connect_once
 from processor.ops import dead_letters as deadletters
 from processor.ops.dead_letters import DeadLetter
+from processor.ops.progress import bar
 from processor.registry import CONSUMERS
 from processor.settings import ProcessorSettings
 
@@ -41,11 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             sub.add_argument("message_id", help="the message_id to show")
         if action == "replay":
             sub.add_argument("--message-id", help="replay only the dead letters with this id")
-        sub.add_argument(
-            "--consumer",
-            choices=[c.name for c in CONSUMERS],
-            help="one consumer only (default: every consumer)",
-        )
+        _consumer_arguments(sub, purge=action == "purge")
         sub.add_argument(
             "--limit",
             type=int,
@@ -55,13 +53,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+def _consumer_arguments(parser: argparse.ArgumentParser, *, purge: bool) -> None:
+    names = [c.name for c in CONSUMERS]
+    if not purge:
+        parser.add_argument(
+            "--consumer", choices=names, help="one consumer only (default: every consumer)"
+        )
+        return
+    # Gone for good: say which queue, or say all of them and confirm it.
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--consumer", choices=names, help="purge this consumer's dead letters")
+    which.add_argument("--all", action="store_true", help="purge every consumer's (with --yes)")
+    parser.add_argument("--yes", action="store_true", help="confirm --all")
+
+
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
+    if args.action == "purge" and args.all and not args.yes:
+        print(
+            "dead-letters purge --all deletes every consumer's dead letters for good: "
+            "add --yes to confirm, or name one with --consumer",
+            file=sys.stderr,
+        )
+        return 2
     consumers = [args.consumer] if args.consumer else [c.name for c in CONSUMERS]
     try:
-        connection = await aio_pika.connect(
-            settings.amqp_url,
-            client_properties={"connection_name": f"dead-letters@{socket.gethostname()}"},
-        )
+        connection = await connect_once(settings, "dead-letters")
     except CONNECTION_EXCEPTIONS as exc:
         print(f"cannot reach RabbitMQ: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -82,7 +98,8 @@ async def _list(
 ) -> int:
     found: dict[str, list[DeadLetter]] = {}
     for consumer in consumers:
-        found[consumer] = await deadletters.peek(channel, settings.topology, consumer)
+        with bar(settings.topology.dead_letter_queue(consumer)) as progress:
+            found[consumer] = await deadletters.peek(channel, settings.topology, consumer, progress)
     if args.json:
         _print_json(
             {
@@ -171,9 +188,15 @@ async def _replay(
 ) -> int:
     done: dict[str, list[str | None]] = {}
     for consumer in consumers:
-        done[consumer] = await deadletters.replay(
-            channel, settings.topology, consumer, limit=args.limit, message_id=args.message_id
-        )
+        with bar(f"replaying {settings.topology.dead_letter_queue(consumer)}") as progress:
+            done[consumer] = await deadletters.replay(
+                channel,
+                settings.topology,
+                consumer,
+                limit=args.limit,
+                message_id=args.message_id,
+                progress=progress,
+            )
     if args.json:
         _print_json({c: {"replayed": ids} for c, ids in done.items()})
     else:

@@ -1,7 +1,8 @@
 """`python -m processor generate`: write the artefacts made from the registry, or check them.
 
-After adding a consumer (or changing `contracts/`), run it and commit what changed: the broker
-definitions, the Kubernetes policies and the AsyncAPI document. A test fails while they are stale.
+After adding a consumer (or changing `contracts/` or a setting), run it and commit what changed:
+the broker definitions, the Kubernetes policies, the AsyncAPI document and the settings
+reference. A test fails while they are stale.
 The committed files are generated with the default settings (namespace `tevo`); for another
 namespace or vhost, set `TEVO_NAMESPACE` / `TEVO_AMQP_URL` and write them elsewhere with `--root`.
 """
@@ -17,7 +18,8 @@ from typing import Any
 import structlog
 
 from processor.ops.asyncapi import asyncapi
-from processor.ops.definitions import definitions, topology_operator_policies, vhost_of
+from processor.ops.definitions import definitions, topology_operator_policies
+from processor.ops.settings_doc import settings_markdown
 from processor.registry import CONSUMERS
 from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
@@ -25,7 +27,7 @@ from processor.settings import ProcessorSettings
 log = structlog.get_logger("processor.generate")
 
 NAME = "generate"
-HELP = "write (or --check) the broker definitions, k8s policies and AsyncAPI document"
+HELP = "write (or --check) the broker definitions, k8s policies, AsyncAPI and settings docs"
 
 # The RabbitmqCluster in deploy/k8s/base that the Policy resources attach to.
 RABBITMQ_CLUSTER = "tevo-rabbitmq"
@@ -43,7 +45,7 @@ def _yaml_documents(documents: list[dict[str, Any]]) -> str:
 
 def artefacts(settings: ProcessorSettings) -> dict[str, str]:
     """Every generated file, by its path relative to the repository root, with its content."""
-    topology, vhost = settings.topology, vhost_of(settings.amqp_url)
+    topology, vhost = settings.topology, settings.brokers.vhost
     queues = all_queues(topology, CONSUMERS, settings.retry_delays)
     render: dict[str, Callable[[], str]] = {
         "deploy/rabbitmq/definitions.json": lambda: _json(
@@ -53,6 +55,7 @@ def artefacts(settings: ProcessorSettings) -> dict[str, str]:
             topology_operator_policies(queues, RABBITMQ_CLUSTER, vhost)
         ),
         "docs/asyncapi.json": lambda: _json(asyncapi(topology, CONSUMERS, vhost)),
+        "docs/settings.md": settings_markdown,
     }
     return {path: make() for path, make in render.items()}
 

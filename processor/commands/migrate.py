@@ -14,7 +14,8 @@ import asyncio
 import asyncpg
 import structlog
 
-from processor.app import ConfigurationError, StoppedBeforeStart, connect_broker, until_connected
+from processor.app import ConfigurationError, StoppedBeforeStart, until_connected
+from processor.broker import connect_broker
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare

@@ -11,14 +11,16 @@ from contextlib import AsyncExitStack
 
 import asyncpg
 import structlog
+from aio_pika.abc import AbstractExchange
 
-from processor.app import connect_broker
+from processor.broker import connect_broker
 from processor.errors import Permanent, ProcessingError
+from processor.ops.progress import bar
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
-from processor.tevo.api import open_api
-from processor.tevo.reconcile import reconcile_once
+from processor.tevo.api import TevoApi, open_api
+from processor.tevo.reconcile import Tally, reconcile_once
 
 log = structlog.get_logger("processor.tevo.reconcile")
 
@@ -94,4 +96,9 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         await declare(channel, settings.topology, CONSUMERS, settings.retry_delays)
         exchange = await channel.get_exchange(settings.topology.webhooks_exchange)
         log.info("reconcile.started", every_s=every_s, namespace=settings.namespace)
-        return await repeat(lambda: reconcile_once(api, pool, exchange), every_s, stop)
+        return await repeat(lambda: _pass(api, pool, exchange), every_s, stop)
+
+
+async def _pass(api: TevoApi, pool: asyncpg.Pool, exchange: AbstractExchange) -> Tally:
+    with bar("reconciling pending sales", unit="order") as progress:
+        return await reconcile_once(api, pool, exchange, progress)

@@ -13,6 +13,7 @@ from processor.metrics import ProcessorMetrics
 from processor.ops import http
 from processor.ops.health import Health
 from processor.registry import CONSUMERS
+from processor.runtime.dispatch import Outcome
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor")
@@ -32,6 +33,7 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     metrics, health = ProcessorMetrics(), Health()
+    metrics.initialise([c.name for c in CONSUMERS], [o.value for o in Outcome])
     # The HTTP port opens first: liveness holds while the runtime waits for broker and database.
     async with http.serve(
         settings.processor_http_host, settings.processor_http_port, metrics, health

@@ -7,11 +7,10 @@ The work is `processor.ops.unrouted`'s; this is its command line. Neither action
 from __future__ import annotations
 
 import argparse
-import socket
-
-import aio_pika
 
 from processor import registry
+from processor.broker import connect_once
+from processor.ops.progress import bar
 from processor.ops.unrouted import list_unrouted, move_unrouted
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
@@ -41,10 +40,7 @@ def _positive(text: str) -> int:
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     topology = settings.topology
     consumers = registry.CONSUMERS  # as registered when the command runs, not when imported
-    connection = await aio_pika.connect(
-        settings.amqp_url,
-        client_properties={"connection_name": f"unrouted@{socket.gethostname()}"},
-    )
+    connection = await connect_once(settings, "unrouted")
     async with connection:
         if args.action == "list":
             lines = await list_unrouted(connection, topology, consumers, args.limit or LIST_LIMIT)
@@ -56,7 +52,8 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         # The queues of every registered consumer exist before anything is moved to them.
         async with connection.channel() as channel:
             await declare(channel, topology, consumers, settings.retry_delays)
-        report = await move_unrouted(connection, topology, consumers, args.limit)
+        with bar(f"moving {topology.unrouted}") as progress:
+            report = await move_unrouted(connection, topology, consumers, args.limit, progress)
     print(
         f"moved {report.moved} to their consumers; left {report.left} with no consumer "
         f"in {topology.unrouted}" + (f"; stopped: {report.stopped}" if report.stopped else "")

@@ -6,7 +6,7 @@ from processor.deps import Deps
 from processor.pos.purchases import Change, apply_order_webhook
 from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
-CHANGE = Change("order accepted")
+CHANGE = Change("order accepted", accepts=True)
 
 
 async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:

@@ -7,7 +7,8 @@ closed on unacked messages returns them in no particular order, so `peek` reads 
 (up to `PEEK_CAP`) and requeues it in order: a full turn leaves the order as it was. The
 management API's "get messages" does the same basic.get and requeue inside the broker, with the
 same reordering, and needs the management plugin and its credentials besides; so we do not use
-it. `.dead` queues have no delivery limit, so the redeliveries counted by a peek drop nothing.
+it. `.dead` queues are declared without a delivery limit and their policy sets 1,000,000 (not
+RabbitMQ 4's default 20), so the redeliveries counted by a peek drop nothing.
 
 `replay` publishes each dead letter to its consumer's own queue through the default exchange
 (never the topic exchange, which would hand it to every consumer bound to its key), waits for
@@ -27,6 +28,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from contracts import envelope as h
 from contracts.topology import Topology
+from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import publish_copy
 from processor.runtime.retries import attempts_made, dead_letter_reason, fresh_headers
 
@@ -83,13 +85,17 @@ async def depth(channel: AbstractChannel, queue: str) -> int:
     return int(declared.declaration_result.message_count or 0)
 
 
-async def peek(channel: AbstractChannel, topology: Topology, consumer: str) -> list[DeadLetter]:
+async def peek(
+    channel: AbstractChannel, topology: Topology, consumer: str, progress: Progress | None = None
+) -> list[DeadLetter]:
     """Every dead letter of `consumer` (up to `PEEK_CAP`), left in the queue in its order."""
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
+    progress = progress if progress is not None else Silent()
+    progress.reset(total=min(available, PEEK_CAP))
     try:
-        await _take(queue, min(available, PEEK_CAP), held)
+        await _take(queue, min(available, PEEK_CAP), held, progress)
     finally:
         await _requeue(held)
     await _settle(channel, queue.name, available)
@@ -103,24 +109,30 @@ async def replay(
     *,
     limit: int | None = None,
     message_id: str | None = None,
+    progress: Progress | None = None,
 ) -> list[str | None]:
     """Send dead letters back to `consumer`'s queue with a fresh retry budget; their ids.
 
     Takes at most the queue's depth at the start, so a message that dies again during the
     replay is not replayed twice. `channel` must confirm publishes and raise on returns.
+    `progress` counts the messages sent back (or, with `message_id`, first those looked at).
     """
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
     replayed: list[str | None] = []
+    progress = progress if progress is not None else Silent()
     try:
         if message_id is None:
             # One at a time from the head: nothing else is held, however deep the queue.
             budget = available if limit is None else min(available, limit)
+            progress.reset(total=budget)
             while len(replayed) < budget and await _take(queue, 1, held):
                 await _send_back(channel, topology, consumer, held.pop(), replayed)
+                progress.update(1)
             return replayed
-        await _take(queue, min(available, PEEK_CAP), held)
+        progress.reset(total=min(available, PEEK_CAP))
+        await _take(queue, min(available, PEEK_CAP), held, progress)
         chosen = [m for m in held if m.message_id == message_id][:limit]
         # The others go back first, in order: a replayed message that dies again lines up
         # behind them, and a full turn leaves them where they were.
@@ -162,7 +174,12 @@ async def purge(
     return len(taken)
 
 
-async def _take(queue: AbstractQueue, count: int, into: list[AbstractIncomingMessage]) -> int:
+async def _take(
+    queue: AbstractQueue,
+    count: int,
+    into: list[AbstractIncomingMessage],
+    progress: Progress | None = None,
+) -> int:
     """Get up to `count` more messages into `into`, unacked; how many came.
 
     Fills `into` as it goes, so a caller's `finally` requeues what was taken before a failure.
@@ -174,6 +191,8 @@ async def _take(queue: AbstractQueue, count: int, into: list[AbstractIncomingMes
             break
         into.append(message)
         taken += 1
+        if progress is not None:
+            progress.update(1)
     return taken
 
 

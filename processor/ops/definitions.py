@@ -10,6 +10,11 @@ RabbitMQ resolves a key set both ways like this: `delivery-limit`, `max-length` 
 `message-ttl` take the lower value; `dead-letter-exchange`, `dead-letter-routing-key` and
 `dead-letter-strategy` take the queue argument; `overflow` takes the policy. With equal values
 none of that matters, and `tests/unit/processor/ops/test_generated.py` keeps them equal.
+
+A queue declared without a delivery limit (dead letters, unrouted, delays) gets one in its policy
+all the same, `UNBOUNDED_DELIVERIES`: RabbitMQ 4 gives every quorum queue a default limit of 20,
+and `dead-letters list` and `unrouted list` read by taking messages and requeueing them, which
+counts as a delivery. Without the policy the 21st look would drop a dead letter, for good.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
 from processor.runtime.message import Consumer
@@ -36,6 +40,8 @@ POLICY_KEYS = (
 )
 # Above the default 0 of an operator's catch-all policy: only one policy applies to a queue.
 POLICY_PRIORITY = 10
+# A limit no operator's reading reaches; RabbitMQ 3.x refuses -1, 4's way of saying "none".
+UNBOUNDED_DELIVERIES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -47,21 +53,15 @@ class PolicySpec:
     priority: int = POLICY_PRIORITY
 
 
-def vhost_of(amqp_url: str) -> str:
-    """The virtual host an AMQP URL names: its path, `/` when empty."""
-    path = urlsplit(amqp_url).path
-    return unquote(path[1:]) if len(path) > 1 else "/"
-
-
 def policies(queues: Sequence[QueueSpec]) -> list[PolicySpec]:
-    """One policy per queue with policy-backed arguments, matching that queue's name exactly."""
+    """One policy per queue, matching that queue's name exactly: its arguments, and a limit."""
     found = []
     for queue in queues:
         definition = {
             k.removeprefix("x-"): v for k, v in queue.arguments.items() if k in POLICY_KEYS
         }
-        if definition:
-            found.append(PolicySpec(queue.name, f"^{re.escape(queue.name)}$", definition))
+        definition.setdefault("delivery-limit", UNBOUNDED_DELIVERIES)
+        found.append(PolicySpec(queue.name, f"^{re.escape(queue.name)}$", definition))
     return found
 
 

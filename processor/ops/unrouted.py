@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingM
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
 from contracts import Topology
+from processor.ops.progress import Progress, Silent
 from processor.runtime.message import Consumer
 from processor.runtime.republish import publish_copy
 
@@ -92,17 +93,23 @@ async def move_unrouted(
     topology: Topology,
     consumers: Sequence[Consumer],
     limit: int | None = None,
+    progress: Progress | None = None,
 ) -> MoveReport:
-    """Republish every waiting message a consumer now takes; leave the others where they are."""
-    report = MoveReport()
+    """Republish every waiting message a consumer now takes; leave the others where they are.
+
+    `progress` counts the messages looked at, out of those waiting when the pass began.
+    """
+    report, progress = MoveReport(), progress if progress is not None else Silent()
     async with connection.channel(publisher_confirms=True, on_return_raises=True) as channel:
         queue = await channel.declare_queue(topology.unrouted, passive=True)
         exchange = await channel.get_exchange(topology.webhooks_exchange)
         waiting = int(queue.declaration_result.message_count or 0)
+        progress.reset(total=waiting if limit is None else min(waiting, limit))
         for _ in range(waiting if limit is None else min(waiting, limit)):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
+            progress.update(1)
             taker = consumer_for(message.routing_key, consumers)
             if taker is None:
                 report.left += 1  # held unacked until the pass ends, then back in the queue

@@ -1,7 +1,9 @@
 """Customers (`pos.customers`): find the one a sale is to, or create it, exactly once.
 
-A Client is found by TEvo client id, then by e-mail (case-insensitive, trimmed); an Office by
-its TEvo office id. Concurrent orders of a new buyer race on the schema's unique indexes: each
+A Client is found by TEvo client id, then by e-mail (case-insensitive, trimmed); one found by
+e-mail gains the client id when the order brings one it lacks. An Office is found by its TEvo
+office id; any other buyer (e.g. a Brokerage) only when an operator invoices its sale, by type
+and id. Concurrent orders of a new buyer race on the schema's unique indexes: each
 inserts with `ON CONFLICT DO NOTHING`, the losers wait for the winner's commit and then find its
 row, so the race resolves inside one attempt and there is one customer however many orders came.
 """
@@ -14,10 +16,9 @@ from typing import Any
 
 import structlog
 
-from contracts import Order
+from contracts import CLIENT, OFFICE, Order
 from processor.deps import OfficeCustomers
 from processor.errors import Conflict
-from processor.pos.sale_rules import CLIENT, OFFICE
 from processor.runtime.message import Connection
 
 log = structlog.get_logger("processor.pos.customers")
@@ -31,6 +32,18 @@ WHERE lower(btrim(email)) = lower(btrim($1)) AND email IS NOT NULL AND tevo_offi
 INSERT_CLIENT_SQL = """
 INSERT INTO pos.customers (tevo_client_id, name, email, phone, address)
 VALUES ($1, $2, $3, $4, $5::jsonb)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+# Only a customer without a client id, and only while no other customer holds that id.
+GAIN_CLIENT_ID_SQL = """
+UPDATE pos.customers SET tevo_client_id = $2
+WHERE id = $1 AND tevo_client_id IS NULL
+  AND NOT EXISTS (SELECT 1 FROM pos.customers WHERE tevo_client_id = $2)
+"""
+FIND_BUYER_SQL = "SELECT id FROM pos.customers WHERE tevo_buyer_type = $1 AND tevo_buyer_id = $2"
+INSERT_BUYER_SQL = """
+INSERT INTO pos.customers (tevo_buyer_type, tevo_buyer_id, name) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -76,9 +89,12 @@ class Found:
     office_id: int | None = None  # set for an Office customer read or created here
 
 
-async def customer_for(conn: Connection, order: Order, offices: OfficeCustomers) -> Found:
+async def customer_for(
+    conn: Connection, order: Order, offices: OfficeCustomers, *, any_buyer: bool = False
+) -> Found:
     """The customer for the order's buyer, created on first sight; `customer_id` None when it has
-    none. An Office customer already committed is taken from `offices` without a query."""
+    none. An Office customer already committed is taken from `offices` without a query.
+    `any_buyer`: a person decided to invoice, so a buyer of another type gets a customer too."""
     buyer = order.buyer
     if buyer is None:
         return Found(None)
@@ -91,7 +107,22 @@ async def customer_for(conn: Connection, order: Order, offices: OfficeCustomers)
         info = ClientInfo.of(order)
         if info.tevo_client_id is not None or info.email is not None:
             return Found(await _client(conn, info))
+    elif any_buyer and buyer.type and buyer.id is not None:
+        return Found(await _other_buyer(conn, buyer.type, buyer.id, buyer.name))
     return Found(None)
+
+
+async def _other_buyer(conn: Connection, kind: str, buyer_id: int, name: str | None) -> int:
+    found: int | None = await conn.fetchval(FIND_BUYER_SQL, kind, buyer_id)
+    if found is None:
+        found = await conn.fetchval(INSERT_BUYER_SQL, kind, buyer_id, name)
+        if found is not None:
+            log.info("customer.created", customer_id=found, kind=kind)
+        else:  # a concurrent operator won the insert
+            found = await conn.fetchval(FIND_BUYER_SQL, kind, buyer_id)
+    if found is None:
+        raise Conflict("buyer customer conflicted on insert but cannot be found")
+    return found
 
 
 async def _office(conn: Connection, office_id: int, name: str | None) -> int:
@@ -129,6 +160,10 @@ async def _find_client(conn: Connection, info: ClientInfo) -> int | None:
     found: int | None = None
     if info.tevo_client_id is not None:
         found = await conn.fetchval(FIND_CLIENT_BY_ID_SQL, info.tevo_client_id)
-    if found is None and info.email is not None:
+        if found is not None:
+            return found
+    if info.email is not None:
         found = await conn.fetchval(FIND_CLIENT_BY_EMAIL_SQL, info.email)
+    if found is not None and info.tevo_client_id is not None:
+        await conn.execute(GAIN_CLIENT_ID_SQL, found, info.tevo_client_id)
     return found

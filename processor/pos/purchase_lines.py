@@ -17,11 +17,13 @@ from processor.runtime.message import Connection
 
 LINE_SQL = """
 INSERT INTO pos.purchase_order_lines (purchase_order_id, tevo_item_id, ticket_group_id, remote_id,
-    section, row, seats, quantity, price, event_id, event_name, event_occurs_at, in_hand_on)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    section, row, seats, quantity, price, event_id, event_name, event_occurs_at, in_hand_on,
+    removed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+        CASE WHEN $14::boolean THEN now() END)
 ON CONFLICT (purchase_order_id, tevo_item_id) DO
 """
-LINE_REPLACE = """UPDATE SET ticket_group_id = EXCLUDED.ticket_group_id,
+LINE_REPLACE = """UPDATE SET ticket_group_id = EXCLUDED.ticket_group_id, removed_at = NULL,
     remote_id = EXCLUDED.remote_id, section = EXCLUDED.section, row = EXCLUDED.row,
     seats = EXCLUDED.seats, quantity = EXCLUDED.quantity, price = EXCLUDED.price,
     event_id = EXCLUDED.event_id, event_name = EXCLUDED.event_name,
@@ -48,6 +50,12 @@ WHERE purchase_order_id = $1
   AND (tevo_item_id = $2 OR ($2::bigint IS NULL AND ticket_group_id = $3))
 RETURNING true
 """
+# Lines the newest version no longer lists: removed, or substituted by another item.
+REMOVED_SQL = """
+UPDATE pos.purchase_order_lines SET removed_at = now()
+WHERE purchase_order_id = $1 AND tevo_item_id IS NOT NULL AND removed_at IS NULL
+  AND NOT (tevo_item_id = ANY($2::bigint[]))
+"""
 REMEMBER_SQL = """
 INSERT INTO pos.pending_eticket_finalizations (tevo_order_id, tevo_item_id, ticket_group_id,
                                                finalized_at, message_id)
@@ -58,13 +66,24 @@ VALUES ($1, $2, $3, COALESCE($4, now()), $5)
 async def write_lines(
     conn: Connection, po_id: int, order: Order, *, replace: bool, created: bool
 ) -> None:
-    """Lines from the order's items; `replace` (the newest version) also changes existing ones.
+    """Lines from the order's items. `replace` (the newest version) decides which lines stand:
+    it changes existing ones and marks those it lacks removed; an older version only adds, as
+    removed, lines it alone lists. So the lines are the same whichever version came first.
 
     An item without an id cannot be recognized later, so it is only written with a new order.
     """
-    keyed = [_line(po_id, n, item) for n, item in enumerate(order.items) if item.id is not None]
-    bare = [_line(po_id, n, item) for n, item in enumerate(order.items) if item.id is None]
+    removed = not replace
+    keyed = [
+        (*_line(po_id, n, item), removed)
+        for n, item in enumerate(order.items)
+        if item.id is not None
+    ]
+    bare = [
+        (*_line(po_id, n, item), False) for n, item in enumerate(order.items) if item.id is None
+    ]
     await conn.executemany(LINE_SQL + (LINE_REPLACE if replace else "NOTHING"), keyed)
+    if replace and not created:
+        await conn.execute(REMOVED_SQL, po_id, [item.id for item in order.items if item.id])
     if created and bare:
         await conn.executemany(LINE_SQL + "NOTHING", bare)
 

@@ -2,9 +2,11 @@
 
 One purchase order per TEvo order the broker bought. Every buyer webhook whose body is an order
 is a version of that order, whatever its event type: the first one seen creates the purchase
-order, and the newest `updated_at` decides status, state, amounts and lines; an older one only
-adds lines the POS lacks. At equal `updated_at` the further step wins (canceled over open,
-delivered over shipped), so the outcome does not depend on the order the webhooks arrive in.
+order, and the newest `updated_at` decides status, state, amounts and which lines stand; a line
+only an older version lists is kept, marked removed. A purchase order stays `pending` until an
+`order_accepted` is seen, whichever webhook opened it. At equal `updated_at` the further step
+wins (canceled over open, delivered over shipped), so the outcome does not depend on the order
+the webhooks arrive in.
 A transaction-scoped advisory lock per TEvo order serializes every consumer touching one
 purchase order, including the first, which has no row to lock yet.
 """
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from contracts import Order
+from contracts import CANCELED_STATES, REJECTED, Order, as_utc
 from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.purchase_lines import (
@@ -35,16 +37,16 @@ LOCK_SQL = """
 SELECT pg_advisory_xact_lock(hashtextextended('pos.purchase_orders:' || $1::bigint::text, 0))
 """
 SELECT_SQL = """
-SELECT id, status, state, order_updated_at, delivery_state, delivery_updated_at
+SELECT id, status, state, order_updated_at, delivery_state, delivery_updated_at, accepted_seen
 FROM pos.purchase_orders WHERE tevo_order_id = $1
 """
 INSERT_SQL = """
 INSERT INTO pos.purchase_orders (tevo_order_id, order_group_id, oid, seller_type, seller_id,
     seller_name, seller_brokerage_id, seller_brokerage_name, status, state, subtotal, service_fee,
     shipping, tax, additional_expense, discount, total, balance, order_updated_at, in_hand_on,
-    raw, delivery_state, delivery_updated_at)
+    raw, delivery_state, delivery_updated_at, accepted_seen)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-        $21, $22, $23)
+        $21, $22, $23, $24)
 RETURNING id
 """
 # The newest version: fields it leaves out keep what an older version said.
@@ -64,8 +66,14 @@ DELIVERY_SQL = """
 UPDATE pos.purchase_orders SET delivery_state = $2, delivery_updated_at = $3, updated_at = now()
 WHERE id = $1
 """
-CANCELED_STATES = frozenset({"canceled", "canceled_open", "canceled_post_acceptance"})
-STATUS_RANK = {"open": 0, "completed": 1, "rejected": 2, "canceled": 3}
+# The acceptance may arrive after (or be older than) the version that decided the status.
+ACCEPT_SQL = """
+UPDATE pos.purchase_orders
+SET accepted_seen = true, status = CASE WHEN status = 'pending' THEN 'open' ELSE status END,
+    updated_at = now()
+WHERE id = $1
+"""
+STATUS_RANK = {"pending": 0, "open": 0, "completed": 1, "rejected": 2, "canceled": 3}
 DELIVERY_RANK = {
     "airbill_requested": 1,
     "airbill_generated": 2,
@@ -87,30 +95,24 @@ class Change:
     note: str
     status: str | None = None  # canceled / rejected: the webhook's type says so
     delivery_state: str | None = None
+    accepts: bool = False  # order_accepted: the seller accepted the purchase
 
 
-def status_of(order: Order, change: Change) -> str:
-    """The purchase order's status for this version of the order."""
+def status_of(order: Order, change: Change, accepted: bool = True) -> str:
+    """The purchase order's status for this version of the order (`pending` until accepted)."""
     if change.status is not None:
         return change.status
     state = order.normalized_state
     if state in CANCELED_STATES:
         return "canceled"
-    if state in ("rejected", "completed"):
+    if state in (REJECTED, "completed"):
         return state
-    return "open"
+    return "open" if accepted else "pending"
 
 
 def version(updated_at: datetime | None, rank: int) -> Version:
     """Versions compare by `updated_at`, then by how far along the step is."""
-    return (_utc(updated_at) or EARLIEST, rank)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # TEvo's timestamps are UTC; one without an offset must still compare with stored ones.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    return (EARLIEST if updated_at is None else as_utc(updated_at), rank)
 
 
 async def lock_order(conn: Connection, tevo_order_id: int) -> None:
@@ -131,6 +133,8 @@ async def apply_order_webhook(
         outcome += await _verify(conn, deps, order, po_id)
     else:
         po_id, outcome = row["id"], await _update(conn, inbound, order, change, row)
+        if change.accepts and not row["accepted_seen"]:
+            await conn.execute(ACCEPT_SQL, po_id)
     if await apply_waiting_finalizations(conn, po_id, order.id):
         outcome += "; e-tickets finalized earlier applied to its lines"
     return Applied(
@@ -144,19 +148,21 @@ async def apply_order_webhook(
 async def _create(
     conn: Connection, inbound: Inbound, order: Order, change: Change
 ) -> tuple[int, str]:
-    at = _utc(order.updated_at) if change.delivery_state else None
+    at = order.updated_at if change.delivery_state else None
     po_id: int = await conn.fetchval(
         INSERT_SQL,
         order.id,
         inbound.order_group_id,
-        *_fields(inbound, order, status_of(order, change)),
+        *_fields(inbound, order, status_of(order, change, change.accepts)),
         change.delivery_state,
         at,
+        change.accepts,
     )
     await write_lines(conn, po_id, order, replace=True, created=True)
+    outcome = "created" if change.accepts else "created, pending: no order_accepted seen yet"
     if change.delivery_state is None:
-        return po_id, "created"
-    return po_id, f"created; delivery state {change.delivery_state}"
+        return po_id, outcome
+    return po_id, f"{outcome}; delivery state {change.delivery_state}"
 
 
 async def _verify(conn: Connection, deps: Deps, order: Order, po_id: int) -> str:
@@ -172,7 +178,7 @@ async def _verify(conn: Connection, deps: Deps, order: Order, po_id: int) -> str
 async def _update(
     conn: Connection, inbound: Inbound, order: Order, change: Change, row: asyncpg.Record
 ) -> str:
-    status = status_of(order, change)
+    status = status_of(order, change, row["accepted_seen"] or change.accepts)
     new = version(order.updated_at, STATUS_RANK[status])
     newest = new >= version(row["order_updated_at"], STATUS_RANK[row["status"]])
     if newest:
@@ -206,7 +212,7 @@ def _fields(inbound: Inbound, order: Order, status: str) -> tuple[object, ...]:
         order.discount,
         order.total,
         order.balance,
-        _utc(order.updated_at),
+        order.updated_at,
         # the order is in hand when its last line is
         max((d for d in in_hand if d is not None), default=None),
         inbound.body.decode(),  # jsonb takes JSON text; Postgres checks it
@@ -220,7 +226,7 @@ async def _record_delivery(conn: Connection, row: asyncpg.Record, order: Order, 
         old = version(row["delivery_updated_at"], DELIVERY_RANK.get(current, 0))
         if new < old:
             return f"; delivery state stays {current} (newer)"
-    await conn.execute(DELIVERY_SQL, row["id"], state, _utc(order.updated_at))
+    await conn.execute(DELIVERY_SQL, row["id"], state, order.updated_at)
     return f"; delivery state {state}"
 
 
@@ -234,7 +240,7 @@ async def finalize_etickets(conn: Connection, inbound: Inbound) -> Applied:
         raise ContractViolation("id: the order item has neither an id nor a ticket_group.id")
     await lock_order(conn, item.order_id)
     row = await conn.fetchrow(SELECT_SQL, item.order_id)
-    at = _utc(item.updated_at) or inbound.received_at
+    at = item.updated_at or inbound.received_at
     done = Finalization(item.order_id, item.id, group, at, inbound.message_id)
     if row is not None and await finalize_line(conn, row["id"], done):
         note = "e-tickets finalized"

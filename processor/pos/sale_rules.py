@@ -1,26 +1,22 @@
-"""TEvo's sales rules as pure functions: what a sale becomes, given what its webhooks said.
+"""TEvo's sales rules as pure functions: a sale is a function of the set of bodies it received.
 
-Every seller webhook carries the whole order, so each one is applied the same way: merge it into
-what the sale already knows (`merge`), then decide the status from the merged facts (`decide`).
-The merge is order-independent by construction:
-
-- the order body with the greatest (`updated_at`, fraud rank, SHA-256 of the body) wins: state,
-  amounts, buyer and delivery state follow it;
-- the fraud status with the greatest (is a decision, `updated_at`, rank) wins, rank being
-  declined > approved > pending > null: a stale message, or a `pending` after a decision, never
-  moves a sale backwards;
-- "seen approved", "seen declined" and "canceled" only ever turn on;
-- an invoice, once made, stays (voided if the order is canceled).
+`settle` puts the bodies (`Version`s: webhooks, and TEvo's own copies) in TEvo's timeline order
+(`Version.key`) and walks it once. A step is *invoiceable* when its body can be invoiced and,
+for a Client under Riskified, the newest fraud decision up to it is `approved`; the invoice
+carries the last invoiceable step's body. The POS cannot unmake an invoice, so whether one
+exists only grows with the set. The status: `canceled` if any version cancels, `fraud_declined`
+if the newest decision declined, `invoiced` if a step was invoiceable, else held with a reason.
+The order the versions arrived in decides nothing (README, "Sales rules").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from enum import StrEnum
 
-from contracts import Order
+from contracts import CANCELED_STATES, CLIENT, OFFICE, REJECTED, FraudCheck, Order
 
 
 class Status(StrEnum):
@@ -31,142 +27,172 @@ class Status(StrEnum):
     CANCELED = "canceled"
 
 
-OFFICE, CLIENT = "Office", "Client"
-APPROVED, DECLINED, PENDING = "approved", "declined", "pending"
+APPROVED, DECLINED, PENDING = FraudCheck.APPROVED, FraudCheck.DECLINED, FraudCheck.PENDING
 FRAUD_RANK: dict[str | None, int] = {None: 0, PENDING: 1, APPROVED: 2, DECLINED: 3}
-CANCELED_STATES = frozenset({"canceled", "canceled_open", "canceled_post_acceptance", "rejected"})
+ENDING_STATES = CANCELED_STATES | {REJECTED}  # a sale treats a rejection as a cancel
 NEVER = datetime.min.replace(tzinfo=UTC)
 
-# Review reasons, in the order they are listed when several apply.
-DECLINED_AFTER_INVOICE = "fraud declined after invoicing"
+# Review reasons; FRAUD_WAIT_EXCEEDED always comes last (the watch appends it, see ops.review).
 CONFLICTING_FRAUD = "conflicting fraud decisions"
-AMOUNTS_CHANGED = "amounts changed after invoicing"
-
-
-@dataclass(frozen=True)
-class Fraud:
-    """A fraud status and the `updated_at` of the body it came from."""
-
-    status: str | None
-    at: datetime | None
-
-    def key(self) -> tuple[bool, datetime, int]:
-        return (
-            self.status in (APPROVED, DECLINED),
-            self.at or NEVER,
-            FRAUD_RANK.get(self.status, 0),
-        )
-
-
-@dataclass(frozen=True)
-class Known:
-    """A stored sale: its newest body and what earlier webhooks established."""
-
-    order: Order
-    digest: str
-    status: Status
-    fraud: Fraud
-    approved_seen: bool
-    declined_seen: bool
-    invoice_total: Decimal | None  # None: no invoice
-    invoice_voided: bool
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything known about a sale after merging one more webhook."""
-
-    order: Order  # the newest body
-    digest: str
-    body_is_newest: bool  # the incoming body replaced the stored one
-    fraud: Fraud
-    approved_seen: bool
-    declined_seen: bool
-    canceled: bool
-    invoice_total: Decimal | None
-    invoice_voided: bool
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Status
-    invoice_now: bool
-    void_now: bool
-    review_reason: str | None
+NO_FRAUD_STATUS = "waiting for Riskified: the order has no fraud_check_status"
+FUTURE_TIMESTAMP = "a body's updated_at lies in the future: it ranks as undated"
+FRAUD_WAIT_EXCEEDED = "waited longer than TEVO_FRAUD_WAIT_LIMIT for a fraud decision"
 
 
 def cancel_reason(order: Order, cancels: str | None) -> str | None:
-    """Why this webhook cancels the sale: its event says so, or its order's state does."""
+    """Why this body cancels the sale: its event says so, or its order's state does."""
     if cancels is not None:
         return cancels
     state = order.normalized_state
-    return f"order {state}" if state in CANCELED_STATES else None
+    return f"order {state}" if state in ENDING_STATES else None
 
 
-def merge(known: Known | None, order: Order, digest: str, cancels: str | None) -> Facts:
-    """`known` with one more body applied; `cancels` says why when the event itself cancels."""
-    status = order.fraud_check_status
-    incoming = Fraud(status, order.updated_at)
-    canceled = cancel_reason(order, cancels) is not None
-    if known is None:
-        return Facts(
-            order=order,
-            digest=digest,
-            body_is_newest=True,
-            fraud=incoming,
-            approved_seen=status == APPROVED,
-            declined_seen=status == DECLINED,
-            canceled=canceled,
-            invoice_total=None,
-            invoice_voided=False,
-        )
-    newest = _body_key(order, digest) > _body_key(known.order, known.digest)
-    return Facts(
-        order=order if newest else known.order,
-        digest=digest if newest else known.digest,
-        body_is_newest=newest,
-        fraud=max(known.fraud, incoming, key=Fraud.key),
-        approved_seen=known.approved_seen or status == APPROVED,
-        declined_seen=known.declined_seen or status == DECLINED,
-        canceled=canceled or known.status is Status.CANCELED,
-        invoice_total=known.invoice_total,
-        invoice_voided=known.invoice_voided,
-    )
+def buyer_type(order: Order) -> str | None:
+    return order.buyer.type if order.buyer else None
 
 
-def _body_key(order: Order, digest: str) -> tuple[datetime, int, str]:
-    return (order.updated_at or NEVER, FRAUD_RANK.get(order.fraud_check_status, 0), digest)
+@dataclass(frozen=True)
+class Version:
+    """One body the sale received, as the timeline sees it."""
+
+    order: Order
+    digest: str
+    event_type: str
+    ranked_at: datetime | None
+    cancels: str | None = None
+    trusted: bool = False  # TEvo's own copy, from its API
+    verified: bool = False  # a webhook TEvo's API confirmed
+    disputed: str | None = None  # why TEvo's API contradicted it: it no longer counts
+    raw: str = field(default="", compare=False, repr=False)  # the JSON text as received
+
+    def key(self) -> tuple[datetime, bool, int, str, str]:
+        fraud = FRAUD_RANK.get(self.order.fraud_check_status, 0)
+        return (self.ranked_at or NEVER, self.trusted, fraud, self.digest, self.event_type)
+
+    @property
+    def decision(self) -> str | None:
+        status = self.order.fraud_check_status
+        return status if status in (APPROVED, DECLINED) else None
+
+    @property
+    def future(self) -> bool:
+        return self.order.updated_at is not None and self.ranked_at is None
 
 
-def decide(facts: Facts, has_customer: bool, riskified: bool) -> Outcome:
-    """The sale's status, whether to invoice or void now, and why a person should look."""
-    invoiced = facts.invoice_total is not None
-    if facts.canceled:
-        status = Status.CANCELED
-    elif invoiced:
-        status = Status.INVOICED  # one-way: nothing after an invoice makes a second one
-    else:
-        status = _status_before_invoice(facts, has_customer, riskified)
-    return Outcome(
+@dataclass(frozen=True)
+class Context:
+    """What the rules need besides the versions."""
+
+    riskified: bool
+    has_customer: bool
+    operator_invoice: bool = False  # a person resolved the sale with `--invoice`
+    waited_too_long: bool = False  # awaiting a decision for longer than TEVO_FRAUD_WAIT_LIMIT
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the sale is, given its versions: the POS is brought to exactly this."""
+
+    status: Status
+    newest: Version  # the sale shows its body
+    fraud_status: str | None
+    fraud_at: datetime | None
+    approved_seen: bool
+    declined_seen: bool
+    invoice: Version | None  # the body the invoice carries; None: never invoiced
+    void_reason: str | None  # the invoice exists but does not stand
+    review_reason: str | None
+    approval: Version | None = None  # the approval a Client's standing invoice rests on
+
+    @property
+    def invoice_live(self) -> bool:
+        return self.invoice is not None and self.status is Status.INVOICED
+
+
+def settle(versions: Sequence[Version], ctx: Context) -> Target:
+    """The sale's state from every version it received; at least one is required."""
+    active = sorted((v for v in versions if v.disputed is None), key=Version.key)
+    disputes = sorted({v.disputed for v in versions if v.disputed is not None})
+    if not active:  # only bodies TEvo contradicted: nothing to go by but a person
+        newest = max(versions, key=Version.key)
+        reason = "; ".join(f"not confirmed by TEvo: {d}" for d in disputes)
+        order = newest.order
+        return Target(Status.NEEDS_REVIEW, newest, order.fraud_check_status, newest.ranked_at,
+                      False, False, None, None, reason)  # fmt: skip
+    return _settled(active, disputes, ctx)
+
+
+def _settled(active: list[Version], disputes: list[str], ctx: Context) -> Target:
+    decision, stood = None, None  # the newest decision so far; the last invoiceable step
+    for version in active:
+        if version.decision is not None:
+            decision = version
+        if _invoiceable(version, None if decision is None else decision.decision == APPROVED, ctx):
+            stood = version
+    newest = active[-1]
+    status = _status(active, decision, stood, ctx)
+    # An invoice, once made, cannot be unmade, so whether one exists must only ever grow with
+    # the set: a decline or a cancel landing between an approval and a later body takes the
+    # invoiceable step away, not the invoice an earlier, smaller set made.
+    invoiced = stood or _any_invoiceable(active, ctx)
+    if disputes and status in (Status.AWAITING_FRAUD_CHECK, Status.NEEDS_REVIEW):
+        status = Status.NEEDS_REVIEW
+    fraud = decision or newest
+    rests_on = ctx.riskified and buyer_type(newest.order) == CLIENT and status is Status.INVOICED
+    return Target(
         status=status,
-        invoice_now=status is Status.INVOICED and not invoiced,
-        void_now=status is Status.CANCELED and invoiced and not facts.invoice_voided,
-        review_reason=review_reason(facts, status, has_customer, riskified),
+        newest=newest,
+        fraud_status=fraud.order.fraud_check_status,
+        fraud_at=fraud.ranked_at,
+        approved_seen=any(v.decision == APPROVED for v in active),
+        declined_seen=any(v.decision == DECLINED for v in active),
+        invoice=invoiced,
+        void_reason=_void_reason(active, status, invoiced),
+        review_reason=_review_reason(active, status, stood, disputes, ctx),
+        approval=decision if rests_on and decision is not None else None,
     )
 
 
-def _status_before_invoice(facts: Facts, has_customer: bool, riskified: bool) -> Status:
-    buyer_type = facts.order.buyer.type if facts.order.buyer else None
-    if buyer_type == CLIENT and riskified:
-        if facts.fraud.status == DECLINED:
-            return Status.FRAUD_DECLINED
-        if facts.fraud.status != APPROVED:
-            return Status.AWAITING_FRAUD_CHECK
-    if buyer_type not in (OFFICE, CLIENT) or not has_customer:
-        return Status.NEEDS_REVIEW
-    if invoice_problem(facts.order) is not None:
-        return Status.NEEDS_REVIEW
-    return Status.INVOICED
+def _invoiceable(version: Version, approved: bool | None, ctx: Context) -> bool:
+    """Whether the body could be invoiced, given the deciding approval (None: no decision)."""
+    order = version.order
+    if cancel_reason(order, version.cancels) or not ctx.has_customer or invoice_problem(order):
+        return False
+    buyer = buyer_type(order)
+    if buyer == OFFICE or (buyer == CLIENT and not ctx.riskified):
+        return True
+    if buyer == CLIENT and approved is not None:
+        return approved
+    return ctx.operator_invoice
+
+
+def _any_invoiceable(active: list[Version], ctx: Context) -> Version | None:
+    """The newest body that could be invoiced on some approval in the set, whatever its time."""
+    approved = True if any(v.decision == APPROVED for v in active) else None
+    return next((v for v in reversed(active) if _invoiceable(v, approved, ctx)), None)
+
+
+def _status(
+    active: list[Version], decision: Version | None, stood: Version | None, ctx: Context
+) -> Status:
+    newest = active[-1]
+    if any(cancel_reason(v.order, v.cancels) for v in active):
+        return Status.CANCELED
+    fraud_matters = ctx.riskified and buyer_type(newest.order) == CLIENT
+    if fraud_matters and decision is not None and decision.decision == DECLINED:
+        return Status.FRAUD_DECLINED
+    if stood is not None:
+        return Status.INVOICED
+    if fraud_matters and decision is None and not ctx.operator_invoice:
+        return Status.AWAITING_FRAUD_CHECK
+    return Status.NEEDS_REVIEW
+
+
+def _void_reason(active: list[Version], status: Status, invoiced: Version | None) -> str | None:
+    if invoiced is None or status is Status.INVOICED:
+        return None
+    reasons = (cancel_reason(v.order, v.cancels) for v in active)
+    return next((r for r in reasons if r), "fraud declined")
 
 
 def invoice_problem(order: Order) -> str | None:
@@ -180,43 +206,49 @@ def invoice_problem(order: Order) -> str | None:
     return None
 
 
-def review_reason(facts: Facts, status: Status, has_customer: bool, riskified: bool) -> str | None:
-    """Every reason a person should look at the sale, from the merged facts alone."""
-    buyer = facts.order.buyer
+def _review_reason(
+    active: list[Version],
+    status: Status,
+    stood: Version | None,
+    disputes: list[str],
+    ctx: Context,
+) -> str | None:
+    """Every reason a person should look at the sale, in a fixed order."""
+    newest = active[-1]
     reasons = []
     if status is Status.NEEDS_REVIEW:
-        reasons.append(_needs_review_reason(facts, has_customer))
-    fraud_matters = riskified and buyer is not None and buyer.type == CLIENT
-    # an invoice that stands: made earlier, not voided, and not about to be
-    live = facts.invoice_total is not None and status is Status.INVOICED
-    if fraud_matters and live and facts.fraud.status == DECLINED:
-        reasons.append(DECLINED_AFTER_INVOICE)
-    if fraud_matters and facts.approved_seen and facts.declined_seen:
-        reasons.append(CONFLICTING_FRAUD)
-    if live and facts.order.total != facts.invoice_total:
-        reasons.append(AMOUNTS_CHANGED)
+        held = [f"not confirmed by TEvo: {d}" for d in disputes]
+        held += [r for r in (_held_reason(newest.order, ctx),) if r]
+        reasons += held or ["cannot be invoiced"]
+    if status is Status.AWAITING_FRAUD_CHECK:
+        reasons += [r for r in (_waiting_reason(newest.order),) if r]
+    if ctx.riskified and buyer_type(newest.order) == CLIENT:
+        decisions = {v.decision for v in active}
+        if APPROVED in decisions and DECLINED in decisions:
+            reasons.append(CONFLICTING_FRAUD)
+    if status is Status.INVOICED and stood is not newest:
+        why = _held_reason(newest.order, ctx) or "its buyer or fraud status changed"
+        reasons.append(f"the newest order cannot be invoiced ({why}): the invoice keeps an older")
+    if any(v.future for v in active):
+        reasons.append(FUTURE_TIMESTAMP)
+    if status is Status.AWAITING_FRAUD_CHECK and ctx.waited_too_long:
+        reasons.append(FRAUD_WAIT_EXCEEDED)
     return "; ".join(reasons) or None
 
 
-def _needs_review_reason(facts: Facts, has_customer: bool) -> str:
-    buyer_type = facts.order.buyer.type if facts.order.buyer else None
-    if buyer_type not in (OFFICE, CLIENT):
-        return f"no sales rule for buyer type {buyer_type!r}"
-    if not has_customer:
+def _held_reason(order: Order, ctx: Context) -> str | None:
+    buyer = buyer_type(order)
+    if buyer not in (OFFICE, CLIENT) and not ctx.operator_invoice:
+        return f"no sales rule for buyer type {buyer!r}"
+    if not ctx.has_customer:
         return "buyer has no id or e-mail to find a customer by"
-    return invoice_problem(facts.order) or "cannot be invoiced"
+    return invoice_problem(order)
 
 
-def delivery_state(order: Order) -> str | None:
-    """The order's delivery state: `delivery.state`, else the state of its newest shipment."""
-    extra = order.model_extra or {}
-    delivery = extra.get("delivery")
-    if isinstance(delivery, dict) and isinstance(delivery.get("state"), str):
-        return str(delivery["state"])
-    shipments = [
-        (str(shipment.get("updated_at") or ""), index, str(shipment["state"]))
-        for index, shipment in enumerate(extra.get("shipments") or [])
-        if isinstance(shipment, dict) and isinstance(shipment.get("state"), str)
-    ]
-    # ISO-8601 UTC timestamps sort as text; the later one in the list wins a tie
-    return max(shipments)[2] if shipments else None
+def _waiting_reason(order: Order) -> str | None:
+    status = order.fraud_check_status
+    if status is None:
+        return NO_FRAUD_STATUS
+    if status not in FRAUD_RANK:
+        return f"waiting: fraud_check_status {status!r} is not a value TEvo documents"
+    return None  # pending: Riskified is on it, the ordinary wait

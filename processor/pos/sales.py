@@ -1,32 +1,28 @@
-"""Sales (`pos.sales`): apply one seller webhook's order to its sale, one order at a time."""
+"""Sales (`pos.sales`): settle a sale from every body it received, one order at a time.
+
+Each seller webhook adds its body to the sale's versions (`pos.sale_versions`); the sale, its
+invoice and its flags are then recomputed from all of them by `sale_rules.settle` and written
+back. `review recheck` adds TEvo's own copy the same way, and `review resolve --invoice` settles
+with an operator's decision.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 import asyncpg
 import structlog
 
-from contracts import Order, parse_order
+from contracts import Order
 from processor.deps import Deps
 from processor.errors import ContractViolation
 from processor.pos.customers import customer_for
-from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, void_invoice
-from processor.pos.sale_rules import (
-    Facts,
-    Fraud,
-    Known,
-    Outcome,
-    Status,
-    cancel_reason,
-    decide,
-    delivery_state,
-    merge,
-)
+from processor.pos.sale_rows import save_settled
+from processor.pos.sale_rules import Context, Target, Version, settle
+from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
 from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
@@ -36,108 +32,149 @@ log = structlog.get_logger("processor.pos.sales")
 # Hashed under a name of its own so it cannot meet another kind of advisory lock.
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended('pos.sales:' || $1::bigint, 0))"
 LOAD_SQL = """
-SELECT s.status, s.customer_id, s.raw::text AS raw, s.order_digest, s.fraud_check_status,
-       s.fraud_status_at, s.fraud_approved_seen, s.fraud_declined_seen,
-       i.total AS invoice_total, i.voided_at IS NOT NULL AS invoice_voided
+SELECT s.status, s.customer_id, s.order_group_id, s.review_decision,
+       s.fraud_wait_exceeded_at IS NOT NULL OR s.created_at < now() - $2::interval
+           AS waited_too_long,
+       i.id AS invoice_id, i.content_digest, i.voided_at IS NOT NULL AS voided, i.void_reason
 FROM pos.sales s LEFT JOIN pos.invoices i ON i.tevo_order_id = s.tevo_order_id
 WHERE s.tevo_order_id = $1
 """
-SAVE_SQL = """
-INSERT INTO pos.sales (tevo_order_id, order_group_id, oid, buyer_type, buyer_id, state, subtotal,
-                       service_fee, shipping, tax, total, order_updated_at, order_digest,
-                       delivery_state, raw, customer_id, fraud_check_status, fraud_status_at,
-                       fraud_approved_seen, fraud_declined_seen, status, review_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18,
-        $19, $20, $21, $22)
-ON CONFLICT (tevo_order_id) DO UPDATE SET
-    order_group_id = EXCLUDED.order_group_id, oid = EXCLUDED.oid,
-    buyer_type = EXCLUDED.buyer_type, buyer_id = EXCLUDED.buyer_id, state = EXCLUDED.state,
-    subtotal = EXCLUDED.subtotal, service_fee = EXCLUDED.service_fee,
-    shipping = EXCLUDED.shipping, tax = EXCLUDED.tax, total = EXCLUDED.total,
-    order_updated_at = EXCLUDED.order_updated_at, order_digest = EXCLUDED.order_digest,
-    delivery_state = EXCLUDED.delivery_state, raw = EXCLUDED.raw,
-    customer_id = EXCLUDED.customer_id, fraud_check_status = EXCLUDED.fraud_check_status,
-    fraud_status_at = EXCLUDED.fraud_status_at,
-    fraud_approved_seen = EXCLUDED.fraud_approved_seen,
-    fraud_declined_seen = EXCLUDED.fraud_declined_seen,
-    status = EXCLUDED.status, review_reason = EXCLUDED.review_reason, updated_at = now()
-"""
-SAVE_AND_INVOICE_SQL = f"""
-WITH sale AS (
-{SAVE_SQL}
-RETURNING tevo_order_id, customer_id, subtotal, service_fee, shipping, tax, total
-){INVOICE_AFTER_SALE_SQL}"""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A sale once settled: what it is now, what was done, and what to do after the commit."""
+
+    target: Target
+    before: str  # its status before, or "new"
+    done: list[str]
+    created: tuple[Record, ...]
+    after_commit: tuple[Callable[[], None], ...]
+
+    def note(self, incoming: Version | None) -> str:
+        parts = [f"{self.before} -> {self.target.status.value}", *self.done]
+        if incoming is not None and incoming.key() < self.target.newest.key():
+            parts.append("older than the stored order")
+        if self.target.review_reason:
+            parts.append(f"review: {self.target.review_reason}")
+        return "; ".join(parts)
 
 
 async def apply_order(
     inbound: Inbound, conn: Connection, deps: Deps, *, cancels: str | None = None
 ) -> Applied:
-    """Merge the webhook's order into its sale and follow TEvo's rules (`sale_rules`).
+    """Add the webhook's order to its sale and settle the sale (`sale_rules`).
 
     `cancels` is set by consumers whose event itself cancels the order (e.g. "order rejected").
     """
     order = inbound.order()
     group = _order_group_id(inbound, order)
-    await conn.execute(LOCK_SQL, order.id)
-    row = await conn.fetchrow(LOAD_SQL, order.id)
-    facts = merge(_known(row), order, hashlib.sha256(inbound.body).hexdigest(), cancels)
-    customer_id, remember = await _customer(conn, deps, row, facts.order)
-    outcome = decide(facts, customer_id is not None, deps.settings.riskified)
-    if outcome.invoice_now:
-        outcome = await _verified(deps, facts.order, outcome)
-    raw = inbound.body.decode() if facts.body_is_newest or row is None else row["raw"]
-    columns = _columns(group, facts, outcome, customer_id, raw)
-    done, created = [], [] if row else [Record.SALE]
-    if outcome.invoice_now and customer_id is not None:
-        invoice_id = await conn.fetchval(SAVE_AND_INVOICE_SQL, *columns, *invoice_args(facts.order))
-        if invoice_id is not None:
-            created.append(Record.INVOICE)
-        done.append("invoice created")
-    else:
-        await conn.execute(SAVE_SQL, *columns)
-    if outcome.void_now:
-        await void_invoice(conn, order.id, cancel_reason(order, cancels) or "order canceled")
-        done.append("invoice voided")
-    before = row["status"] if row else "new"
+    received = inbound.received_at or datetime.now(UTC)
+    incoming = Incoming.webhook(order, inbound.body, inbound.event_type, received, cancels)
+    settled = await settle_sale(conn, deps, order.id, group, incoming)
     log.info(
         "sale.applied",
         tevo_order_id=order.id,
-        status_before=before,
-        status=outcome.status.value,
-        actions=done,
-        stale=not facts.body_is_newest,
-        review=outcome.review_reason is not None,
+        status_before=settled.before,
+        status=settled.target.status.value,
+        actions=settled.done,
+        review=settled.target.review_reason is not None,
     )
-    note = _note(before, outcome, facts, done)
     return Applied(
-        order.id, note, order.normalized_state, created=tuple(created), after_commit=remember
+        order.id,
+        settled.note(incoming.version),
+        order.normalized_state,
+        created=settled.created,
+        after_commit=settled.after_commit,
     )
+
+
+async def settle_sale(
+    conn: Connection,
+    deps: Deps,
+    tevo_order_id: int,
+    group: int | None,
+    incoming: Incoming | None = None,
+    *,
+    operator_invoice: bool = False,
+) -> Settled:
+    """Add `incoming` (if any) to the sale's versions, settle the sale and write it back.
+
+    `group` may be None only for a sale already stored. Raises a `Retryable` when TEvo's API
+    must confirm a body and cannot answer.
+    """
+    await conn.execute(LOCK_SQL, tevo_order_id)
+    row = await conn.fetchrow(LOAD_SQL, tevo_order_id, deps.settings.fraud_wait_limit)
+    versions = await _versions(conn, tevo_order_id, row, incoming)
+    operator_invoice = operator_invoice or (row is not None and row["review_decision"] == "invoice")
+    newest = max((v for v in versions if v.disputed is None), key=Version.key, default=None)
+    customer_id, remember = await _customer(
+        conn, deps, row, (newest or max(versions, key=Version.key)).order, operator_invoice
+    )
+    ctx = Context(
+        riskified=deps.settings.riskified,
+        has_customer=customer_id is not None,
+        operator_invoice=operator_invoice,
+        waited_too_long=row is not None and row["waited_too_long"],
+    )
+    target = await _confirmed(conn, deps, versions, ctx)
+    group = group if group is not None else row["order_group_id"] if row else None
+    if group is None:
+        raise ContractViolation("order_group_id is required for a sale")
+    stored = row if row is not None and row["invoice_id"] is not None else None
+    done, created = await save_settled(conn, (tevo_order_id, group, customer_id), target, stored)
+    return Settled(
+        target, row["status"] if row else "new", done, (*([] if row else [Record.SALE]), *created),
+        remember,
+    )  # fmt: skip
+
+
+async def _versions(
+    conn: Connection, tevo_order_id: int, row: asyncpg.Record | None, incoming: Incoming | None
+) -> list[Version]:
+    """Every version of the sale, `incoming` added; a sale stored without any (by the previous
+    release) first gets its stored body as one, so nothing it knew is lost."""
+    versions = await add_and_load(conn, tevo_order_id, incoming)
+    known = [v for v in versions if incoming is None or v != incoming.version]
+    if row is not None and not known and await adopt_legacy(conn, tevo_order_id):
+        versions = await add_and_load(conn, tevo_order_id, None)
+    return versions
+
+
+async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx: Context) -> Target:
+    """The target once TEvo's API confirmed what a standing invoice rests on: the body it comes
+    from and, for a Client, the approval (only its buyer and fraud status: the amounts may have
+    moved on since, and the invoice's own body is checked in full).
+
+    A body TEvo contradicts is marked disputed and no longer counts; the sale is settled again
+    without it (it may then wait in `needs_review` with the differences as its reason).
+    """
+    while True:
+        target = settle(versions, ctx)
+        if not target.invoice_live or deps.tevo_api is None:
+            return target
+        checks = [(target.invoice, False), (target.approval, True)]
+        due = [(v, only) for v, only in checks if v is not None and not (v.trusted or v.verified)]
+        if not due:
+            return target
+        body, decision_only = due[0]
+        problem = await check_before_invoicing(deps, body.order, decision_only=decision_only)
+        await record_check(conn, body, problem)
+        checked = replace(body, verified=problem is None, disputed=problem)
+        versions = [checked if v == body else v for v in versions]
 
 
 async def _customer(
-    conn: Connection, deps: Deps, row: asyncpg.Record | None, order: Order
+    conn: Connection, deps: Deps, row: asyncpg.Record | None, order: Order, any_buyer: bool
 ) -> tuple[int | None, tuple[Callable[[], None], ...]]:
     """The sale's customer (the stored one, else the buyer's), and what to remember of it once
     the transaction commits."""
     if row is not None and row["customer_id"] is not None:
         return row["customer_id"], ()
-    found = await customer_for(conn, order, deps.offices)
+    found = await customer_for(conn, order, deps.offices, any_buyer=any_buyer)
     if found.office_id is None or found.customer_id is None:
         return found.customer_id, ()
     return found.customer_id, (partial(deps.offices.remember, found.office_id, found.customer_id),)
-
-
-async def _verified(deps: Deps, order: Order, outcome: Outcome) -> Outcome:
-    """The outcome once TEvo's API confirmed the order (when verification is on).
-
-    A webhook TEvo does not confirm is not invoiced: the sale waits in `needs_review` with the
-    differences as its reason. A later webhook for the same order is checked again.
-    """
-    problem = await check_before_invoicing(deps, order)
-    if problem is None:
-        return outcome
-    reason = "; ".join(r for r in (f"not confirmed by TEvo: {problem}", outcome.review_reason) if r)
-    return replace(outcome, status=Status.NEEDS_REVIEW, invoice_now=False, review_reason=reason)
 
 
 def _order_group_id(inbound: Inbound, order: Order) -> int:
@@ -148,57 +185,3 @@ def _order_group_id(inbound: Inbound, order: Order) -> int:
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
     return group
-
-
-def _known(row: asyncpg.Record | None) -> Known | None:
-    if row is None:
-        return None
-    return Known(
-        order=parse_order(row["raw"]),
-        digest=row["order_digest"] or "",
-        status=Status(row["status"]),
-        fraud=Fraud(row["fraud_check_status"], row["fraud_status_at"]),
-        approved_seen=row["fraud_approved_seen"],
-        declined_seen=row["fraud_declined_seen"],
-        invoice_total=row["invoice_total"],
-        invoice_voided=row["invoice_voided"],
-    )
-
-
-def _columns(
-    group: int, facts: Facts, outcome: Outcome, customer_id: int | None, raw: str
-) -> tuple[Any, ...]:
-    order, buyer = facts.order, facts.order.buyer
-    return (
-        order.id,
-        group,
-        order.oid,
-        buyer.type if buyer else None,
-        buyer.id if buyer else None,
-        order.normalized_state,
-        order.subtotal,
-        order.service_fee,
-        order.shipping,
-        order.tax,
-        order.total,
-        order.updated_at,
-        facts.digest,
-        delivery_state(order),
-        raw,
-        customer_id,
-        facts.fraud.status,
-        facts.fraud.at,
-        facts.approved_seen,
-        facts.declined_seen,
-        outcome.status.value,
-        outcome.review_reason,
-    )
-
-
-def _note(before: str, outcome: Outcome, facts: Facts, done: list[str]) -> str:
-    parts = [f"{before} -> {outcome.status.value}", *done]
-    if not facts.body_is_newest:
-        parts.append("older than the stored order")
-    if outcome.review_reason:
-        parts.append(f"review: {outcome.review_reason}")
-    return "; ".join(parts)

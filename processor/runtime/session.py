@@ -20,13 +20,12 @@ from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
-from pamqp.common import FieldTable
 
+from processor.broker import connect_once
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
@@ -41,15 +40,11 @@ from processor.settings import ProcessorSettings
 log = structlog.get_logger("processor")
 
 
-def connection_name(role: str) -> FieldTable:
-    """Client properties naming a connection `<role>@<host>:<pid>` in the console."""
-    return {"connection_name": f"{role}@{socket.gethostname()}:{os.getpid()}"}
-
-
 async def connect_plain(settings: ProcessorSettings, role: str) -> AbstractConnection:
     """A connection that stays closed once lost: the supervisor, not the library, reconnects,
-    so that redeclaring and consuming again happen in one place, in order."""
-    return await aio_pika.connect(settings.amqp_url, client_properties=connection_name(role))
+    so that redeclaring and consuming again happen in one place, in order. It goes to the first
+    node of `TEVO_AMQP_URL` that answers: after a node's death the next session finds another."""
+    return await connect_once(settings, role, announce=True)
 
 
 class BrokerLost(ConnectionError):

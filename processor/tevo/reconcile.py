@@ -27,6 +27,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishErr
 from contracts import EventType, Recipient, WebhookEnvelope
 from contracts.envelope import HEADER_SOURCE
 from processor.errors import DatabaseUnavailable, Retryable, translate
+from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import PUBLISH_TIMEOUT
 from processor.tevo.api import TevoApi
 
@@ -126,10 +127,20 @@ async def _feed(api: TevoApi, exchange: AbstractExchange, order_id: int, group_i
     return True
 
 
-async def reconcile_once(api: TevoApi, pool: asyncpg.Pool, exchange: AbstractExchange) -> Tally:
-    """One pass over every page of pending sales; raises a `ProcessingError` if it cannot end."""
-    tally = Tally()
+async def reconcile_once(
+    api: TevoApi,
+    pool: asyncpg.Pool,
+    exchange: AbstractExchange,
+    progress: Progress | None = None,
+) -> Tally:
+    """One pass over every page of pending sales; raises a `ProcessingError` if it cannot end.
+
+    `progress` counts the orders listed, out of the total TEvo's first page announces.
+    """
+    tally, progress = Tally(), progress if progress is not None else Silent()
     async for page in api.pages(state="pending", type="Order"):
+        if page.current_page == 1:
+            progress.reset(total=page.total_entries)
         tally.listed += len(page.orders)
         groups: dict[int, int] = {}
         for entry in page.orders:
@@ -148,5 +159,6 @@ async def reconcile_once(api: TevoApi, pool: asyncpg.Pool, exchange: AbstractExc
                 tally.published += 1
             else:
                 tally.skipped += 1
+        progress.update(len(page.orders))
     log.info("reconcile.pass_done", **vars(tally))
     return tally

@@ -2,7 +2,8 @@
 
 Webhooks are unsigned, so anyone who learns the URL can post one. Before a sale is invoiced (or
 a purchase order created) its order is fetched from TEvo's API and compared on what the POS acts
-on: the buyer, the fraud check, the items and the total. A difference makes a verdict with a
+on: the buyer, the fraud check (for a Client only: an Office's does not matter), the items and
+the total. A difference makes a verdict with a
 reason a person reads in `pos.sales.review_reason`; the reason names fields, never their values,
 which may be a buyer's.
 """
@@ -20,13 +21,11 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from contracts import Order
+from contracts import OFFICE, FraudCheck, Order
 from processor.deps import Deps, OrdersApi
 from processor.errors import NeedsVerification, ProcessingError, UpstreamUnavailable
 
 log = structlog.get_logger("processor.tevo.verify")
-
-APPROVED = "approved"
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,17 @@ def _items(order: Order) -> Counter[ItemKey]:
 
 
 def _fraud_check_agrees(webhook: Order, tevo: Order) -> bool:
+    # For an Office buyer the fraud status does not matter (TEvo's rule), so it is no difference.
+    if _buyer_type(tevo) == OFFICE:
+        return True
     # The status moves on after the webhook (pending, then approved), so only a claim the API
     # does not back is a difference: a webhook saying "approved" that TEvo does not say.
-    return webhook.fraud_check_status != APPROVED or tevo.fraud_check_status == APPROVED
+    approved = FraudCheck.APPROVED
+    return webhook.fraud_check_status != approved or tevo.fraud_check_status == approved
 
 
+# What a fraud decision is checked on when the amounts are another body's to answer for.
+DECISION_FIELDS = frozenset({"buyer.type", "buyer.id", "fraud_check_status"})
 _CHECKS: tuple[tuple[str, Callable[[Order, Order], bool]], ...] = (
     ("buyer.type", lambda w, t: _buyer_type(w) == _buyer_type(t)),
     ("buyer.id", lambda w, t: _buyer_id(w) == _buyer_id(t)),
@@ -77,33 +82,38 @@ _CHECKS: tuple[tuple[str, Callable[[Order, Order], bool]], ...] = (
 )
 
 
-def compare(webhook: Order, tevo: Order) -> Verdict:
-    """The verdict on a webhook's order given TEvo's answer for the same id."""
-    differences = tuple(name for name, agrees in _CHECKS if not agrees(webhook, tevo))
+def compare(webhook: Order, tevo: Order, *, decision_only: bool = False) -> Verdict:
+    """The verdict on a webhook's order given TEvo's answer for the same id; `decision_only`
+    compares the buyer and the fraud check alone."""
+    checks = [(n, c) for n, c in _CHECKS if not decision_only or n in DECISION_FIELDS]
+    differences = tuple(name for name, agrees in checks if not agrees(webhook, tevo))
     if not differences:
         return OK
     fields = ", ".join(differences)
     return Verdict(differences, f"webhook differs from TEvo's order {webhook.id} in: {fields}")
 
 
-async def verify_order(api: OrdersApi, order: Order) -> Verdict:
+async def verify_order(api: OrdersApi, order: Order, *, decision_only: bool = False) -> Verdict:
     """Fetch `GET /orders/{id}` and compare; an order TEvo does not know is a mismatch.
 
     Raises `UpstreamUnavailable` (retryable) when TEvo cannot answer, and
     `UpstreamUnauthorized` when it refuses our credentials: the message waits, nothing is lost.
     """
-    return verdict_on(order, await api.get_order(order.id))
+    return verdict_on(order, await api.get_order(order.id), decision_only=decision_only)
 
 
-def verdict_on(order: Order, found: dict[str, Any] | None) -> Verdict:
-    """The verdict on `order` given TEvo's answer for its id (None: TEvo does not know it)."""
+def verdict_on(
+    order: Order, found: dict[str, Any] | None, *, decision_only: bool = False
+) -> Verdict:
+    """The verdict on `order` given TEvo's answer for its id (None: TEvo does not know it);
+    `decision_only` compares the buyer and the fraud check alone."""
     if found is None:
         return Verdict(("id",), f"TEvo has no order {order.id}")
     try:
         tevo = Order.model_validate(found)
     except ValidationError:
         raise UpstreamUnavailable(f"TEvo API's order {order.id} is not an order") from None
-    return compare(order, tevo)
+    return compare(order, tevo, decision_only=decision_only)
 
 
 # TEvo's answers for the orders of the transaction running now, fetched before it began: a call
@@ -138,7 +148,9 @@ async def fetch_answers(
     return found, failed
 
 
-async def check_before_invoicing(deps: Deps, order: Order) -> str | None:
+async def check_before_invoicing(
+    deps: Deps, order: Order, *, decision_only: bool = False
+) -> str | None:
     """None when the order may be invoiced (or verification is off); else why not.
 
     The sales rules call this just before an invoice or purchase order is created, and on a
@@ -151,7 +163,7 @@ async def check_before_invoicing(deps: Deps, order: Order) -> str | None:
     known = _ANSWERS.get()
     if known is None or order.id not in known:
         raise NeedsVerification(order.id)
-    verdict = verdict_on(order, known[order.id])
+    verdict = verdict_on(order, known[order.id], decision_only=decision_only)
     if verdict.ok:
         log.info("verify.matched", tevo_order_id=order.id)
         return None

@@ -8,6 +8,7 @@ import aio_pika
 import pytest
 
 from contracts import Recipient, WebhookEnvelope
+from contracts.brokers import Brokers
 from contracts.topology import ExchangeSpec, Topology
 from ingress.publisher import Publisher
 from tests.conftest import Services
@@ -34,7 +35,7 @@ async def test_a_webhook_goes_to_the_webhooks_exchange_not_the_last_one_declared
     envelope = WebhookEnvelope(
         recipient=Recipient.SELLER, event_type="order_created", body=b"{}", order_group_id=1
     )
-    publisher = Publisher(services.amqp_url, topology, confirm_timeout=5)
+    publisher = Publisher(Brokers.parse(services.amqp_url), topology, confirm_timeout=5)
     publisher.start()
     try:
         await eventually(lambda: _ready(publisher))

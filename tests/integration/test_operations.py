@@ -174,9 +174,14 @@ async def test_console_shows_named_connections_and_consumer_tags(
 
         await eventually(named, within=20)
         queue = processor_settings.topology.consumer_queue(CONSUMER)
-        consumers = await management.get("/consumers/%2F")
-        tags = {c["consumer_tag"] for c in consumers if c["queue"]["name"] == queue}
-        assert tags == {f"{CONSUMER}@{host}:{os.getpid()}"}
+
+        async def tags() -> set[str] | None:
+            # The console lists a consumer a moment after its connection: it consumes only
+            # once its session declared the topology.
+            consumers = await management.get("/consumers/%2F")
+            return {c["consumer_tag"] for c in consumers if c["queue"]["name"] == queue} or None
+
+        assert await eventually(tags, within=20) == {f"{CONSUMER}@{host}:{os.getpid()}"}
 
 
 async def test_services_declare_cleanly_over_imported_definitions(

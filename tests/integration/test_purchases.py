@@ -137,7 +137,8 @@ async def test_an_update_for_an_unknown_order_creates_its_purchase_order(
         await applied(metrics, "buyer.delivery_complete")
     po = await db.fetchrow("SELECT status, total, delivery_state FROM pos.purchase_orders")
     assert po is not None
-    assert tuple(po) == ("open", Decimal("750.1"), "delivered")
+    # no order_accepted seen: kept, but not opened as if the seller had accepted it
+    assert tuple(po) == ("pending", Decimal("750.1"), "delivered")
     assert await count(db, "SELECT count(*) FROM pos.purchase_order_lines") == 2
     assert [r["event_type"] for r in await history(db)] == ["delivery_complete"]
 

@@ -20,7 +20,7 @@ from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import count, eventually
 from tests.payloads import order
-from tests.processes import Service, service_env
+from tests.processes import Service, free_port, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,9 @@ def processor_service(settings: ProcessorSettings, log: Path) -> Service:
             "TEVO_RETRY_DELAYS": ",".join(str(s) for s in settings.retry_delays),
             "TEVO_RETRY_MAX_ATTEMPTS": str(settings.retry_max_attempts),
             "TEVO_SHUTDOWN_TIMEOUT": str(settings.shutdown_timeout),
+            # Not the default 9100: another processor on this machine may hold it.
+            "TEVO_PROCESSOR_HTTP_HOST": "127.0.0.1",
+            "TEVO_PROCESSOR_HTTP_PORT": str(free_port()),
         }
     )
     return Service("processor", ["-m", "processor"], env, log)

@@ -59,19 +59,19 @@ async def test_decline_closes_a_waiting_sale_and_pending_changes_nothing(
     assert await invoices(db, CLIENT_ORDER) == 0
 
 
-async def test_a_decline_after_the_invoice_keeps_it_and_flags_the_sale(
+async def test_a_decline_after_the_invoice_voids_it_and_flags_the_sale(
     seller: Seller, db: asyncpg.Connection
 ) -> None:
     await seller.send("fraud_response_received", order("order_client_approved"), CLIENT_GROUP)
     late = order("order_client_declined", updated_at="2026-11-21T10:30:00Z")
     await seller.send("fraud_response_received", late, CLIENT_GROUP)
     row = await sale(db, CLIENT_ORDER)
-    assert (row["status"], row["fraud_check_status"]) == ("invoiced", "declined")
-    assert row["review_reason"] == "fraud declined after invoicing; conflicting fraud decisions"
+    assert (row["status"], row["fraud_check_status"]) == ("fraud_declined", "declined")
+    assert row["review_reason"] == "conflicting fraud decisions"
     voided = await db.fetchval(
-        "SELECT voided_at FROM pos.invoices WHERE tevo_order_id = $1", CLIENT_ORDER
+        "SELECT void_reason FROM pos.invoices WHERE tevo_order_id = $1", CLIENT_ORDER
     )
-    assert voided is None
+    assert voided == "fraud declined"
 
 
 async def test_the_same_webhook_twice_is_applied_once(

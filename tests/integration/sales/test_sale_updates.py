@@ -65,17 +65,21 @@ async def test_any_update_with_a_canceled_state_cancels(
     assert voided["void_reason"] == f"order {state.replace('cancelled', 'canceled')}"
 
 
-async def test_cancel_of_an_unseen_order_is_kept_and_never_invoiced(
+async def test_cancel_of_an_unseen_order_is_kept_and_never_stands_invoiced(
     seller: Seller, db: asyncpg.Connection
 ) -> None:
     await seller.send("order_canceled", order("order_office_canceled"))
     row = await sale(db, OFFICE_ORDER)
     assert (row["status"], row["total"]) == ("canceled", Decimal("561.6"))
-    # its order_created, processed late, is older and must not invoice it
+    assert await invoice(db, OFFICE_ORDER) is None
+    # its order_created, processed late, is older: the sale stays canceled, with the invoice
+    # TEvo's timeline had before the cancel, voided, as if they had arrived in TEvo's order
     await seller.send("order_created", order("order_office"))
     row = await sale(db, OFFICE_ORDER)
     assert (row["status"], row["state"]) == ("canceled", "canceled")
-    assert await invoice(db, OFFICE_ORDER) is None
+    voided = await invoice(db, OFFICE_ORDER)
+    assert voided is not None
+    assert (voided["void_reason"], voided["voided_at"] is not None) == ("order canceled", True)
     assert [h[0] for h in await history(db, OFFICE_ORDER)] == ["order_canceled", "order_created"]
 
 
@@ -131,17 +135,22 @@ async def test_an_update_for_an_unseen_pending_client_order_does_not_invoice(
     assert await invoice(db, 10324800) is None
 
 
-async def test_amounts_follow_the_newest_body_and_a_change_after_invoicing_is_flagged(
-    seller: Seller, db: asyncpg.Connection
+@pytest.mark.parametrize("newer_first", [False, True], ids=["in-order", "newer-first"])
+async def test_amounts_follow_the_newest_body_and_the_invoice_is_amended(
+    seller: Seller, db: asyncpg.Connection, newer_first: bool
 ) -> None:
-    await seller.send("order_created", order("order_office"))
     changed = order(
         "order_office_delivery_updated", shipping="25.0", total="571.6", balance="571.6"
     )
-    await seller.send("delivery_updated", changed)
+    steps = [("order_created", order("order_office")), ("delivery_updated", changed)]
+    for event_type, body in reversed(steps) if newer_first else steps:
+        await seller.send(event_type, body)
     row = await sale(db, OFFICE_ORDER)
     assert (row["shipping"], row["total"]) == (Decimal("25.0"), Decimal("571.6"))
-    assert row["review_reason"] == "amounts changed after invoicing"
+    assert row["review_reason"] is None
     invoiced = await invoice(db, OFFICE_ORDER)
     assert invoiced is not None
-    assert invoiced["total"] == Decimal("561.6")  # an invoice is a document: flagged, not rewritten
+    # one invoice either way, carrying the newest body's amounts
+    assert (invoiced["shipping"], invoiced["total"]) == (Decimal("25.0"), Decimal("571.6"))
+    assert (invoiced["amended_at"] is not None) == (not newer_first)
+    assert await count(db, "SELECT count(*) FROM pos.invoices") == 1

@@ -117,17 +117,23 @@ async def test_client_order_approved_at_creation_is_invoiced(
     assert invoice_customer == row["customer_id"]
 
 
-async def test_declined_client_order_is_never_invoiced(
+async def test_declined_client_order_has_no_standing_invoice(
     seller: Seller, db: asyncpg.Connection
 ) -> None:
     await seller.send("order_created", order("order_client_declined"), CLIENT_GROUP)
-    # an approval older than the decline is stale: it must not invoice the sale
+    assert await invoices(db, CLIENT_ORDER) == 0
+    # an approval older than the decline is stale: the sale stays declined, and its invoice is
+    # the one the approval made on TEvo's timeline, voided by the newer decline, exactly as if
+    # the two had arrived in TEvo's order
     stale = order("order_client_approved", updated_at="2026-11-21T09:05:00Z")
     await seller.send("fraud_response_received", stale, CLIENT_GROUP)
     row = await sale(db, CLIENT_ORDER)
     assert (row["status"], row["fraud_check_status"]) == ("fraud_declined", "declined")
     assert row["review_reason"] == "conflicting fraud decisions"
-    assert await invoices(db, CLIENT_ORDER) == 0
+    voided = await db.fetchval(
+        "SELECT void_reason FROM pos.invoices WHERE tevo_order_id = $1", CLIENT_ORDER
+    )
+    assert voided == "fraud declined"
 
 
 async def test_without_riskified_a_pending_client_order_is_invoiced_at_once(

@@ -87,3 +87,21 @@ async def test_the_development_override_starts_loudly() -> None:
     assert '"level": "warning"' in output
     assert "ingress.weak_tokens_allowed" in output
     assert WEAK not in output
+
+
+async def test_help_and_version_answer_without_starting_a_server() -> None:
+    for flag, expected in (("--help", "TEVO_WEBHOOK_TOKENS"), ("--version", "python -m ingress")):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ingress",
+            flag,
+            cwd=ROOT,
+            env=_env(),  # no token: a start would fail with ingress.no_tokens instead
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0, err.decode()
+        assert expected in out.decode()
+        assert "ingress.no_tokens" not in err.decode()

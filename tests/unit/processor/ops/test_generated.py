@@ -19,6 +19,7 @@ from contracts import DOCUMENTED_ROUTING_KEYS, Order, Topology
 from contracts.topology import QueueSpec
 from processor.commands import generate
 from processor.ops.asyncapi import message_for
+from processor.ops.definitions import UNBOUNDED_DELIVERIES
 from processor.registry import CONSUMERS
 from processor.runtime.message import Consumer
 from processor.settings import ProcessorSettings
@@ -96,13 +97,29 @@ def test_each_policy_matches_one_queue_and_agrees_with_its_arguments(
         assert len(matched) == 1, (policy["name"], matched)
         arguments = queues[matched[0]]
         for key, value in policy["definition"].items():
+            if f"x-{key}" not in arguments and key == "delivery-limit":
+                continue  # the policy-only limit, checked below
             # Equal values: whichever side RabbitMQ prefers for a key, the outcome is the same.
             assert arguments[f"x-{key}"] == value, (policy["name"], key)
         governed += matched
     assert len(governed) == len(set(governed)), "two policies on one queue: only one applies"
-    limited = {name for name, args in queues.items() if "x-delivery-limit" in args}
-    assert limited <= set(governed)
+    assert set(governed) == set(queues)
     assert "tevo.unrouted" in governed
+
+
+def test_no_queue_keeps_rabbitmq_4s_default_delivery_limit(definitions: dict[str, Any]) -> None:
+    # Reading dead letters and unrouted webhooks requeues them, and each read is a delivery:
+    # RabbitMQ 4's default limit of 20 would drop them after 20 looks.
+    queues = {q["name"]: q["arguments"] for q in definitions["queues"]}
+    limits = {p["pattern"]: p["definition"]["delivery-limit"] for p in definitions["policies"]}
+    for name, arguments in queues.items():
+        limit = limits[f"^{re.escape(name)}$"]
+        if "x-delivery-limit" in arguments:
+            assert limit == arguments["x-delivery-limit"], name
+        else:
+            assert limit == UNBOUNDED_DELIVERIES, name
+    dead = Topology("tevo").dead_letter_queue(CONSUMERS[0].name)
+    assert limits[f"^{re.escape(dead)}$"] > 10_000
 
 
 def test_kubernetes_policies_restate_the_definitions(definitions: dict[str, Any]) -> None:

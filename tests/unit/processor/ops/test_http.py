@@ -119,7 +119,7 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
     )
     # prometheus-client adds a `<counter>_created` gauge per counter: timestamps, not metrics.
     families = text_string_to_metric_families(text)
-    names = {family.name for family in families if family.type != "gauge"}
+    names = {f.name for f in families if f.type != "gauge" and f.name.startswith("tevo_")}
     assert names == {
         "tevo_processor_messages",
         "tevo_processor_handler_seconds",
@@ -127,5 +127,6 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_pos_records_created",
         "tevo_processor_batch_messages",
         "tevo_processor_batch_fallbacks",
+        "tevo_pos_fraud_waits_exceeded",
         "tevo_processor_paused_seconds",
     }

@@ -71,7 +71,6 @@ def test_formatting_and_item_order_are_not_differences() -> None:
         ({"total": "1.00"}, "total"),
         ({"buyer": {"id": 7, "type": "Office", "name": "Someone"}}, "buyer.id"),
         ({"buyer": {"id": 6, "type": "Client", "name": "Someone"}}, "buyer.type"),
-        ({"fraud_check_status": "approved"}, "fraud_check_status"),
         (
             {"items": [{"price": "270.0", "quantity": 4, "ticket_group": {"id": 522337144}}]},
             "items",

@@ -1,0 +1,83 @@
+"""Watch the sales that need a person: flag fraud waits past the limit, keep the gauges true.
+
+Runs in every processor, every `TEVO_REVIEW_WATCH_INTERVAL` seconds. A wait past
+`TEVO_FRAUD_WAIT_LIMIT` is flagged once (`fraud_wait_exceeded_at`), under the sale's own lock so
+no webhook being applied at the same moment can write over the flag; the counter counts each
+sale once, whichever processor flagged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import structlog
+
+from processor.metrics import ProcessorMetrics
+from processor.ops.review import counts
+from processor.pos.sale_rules import FRAUD_WAIT_EXCEEDED
+from processor.pos.sales import LOCK_SQL
+from processor.settings import ProcessorSettings
+
+log = structlog.get_logger("processor.ops.review_watch")
+
+OVERDUE_SQL = """
+SELECT tevo_order_id FROM pos.sales
+WHERE status = 'awaiting_fraud_check' AND fraud_wait_exceeded_at IS NULL
+  AND created_at < now() - $1::interval
+ORDER BY created_at LIMIT 1000
+"""
+# The reason goes last, as `sale_rules.settle` writes it, and only once.
+FLAG_SQL = """
+UPDATE pos.sales SET fraud_wait_exceeded_at = now(), updated_at = now(),
+    review_reason = CASE
+        WHEN review_reason IS NULL THEN $2
+        WHEN position($2 IN review_reason) > 0 THEN review_reason
+        ELSE review_reason || '; ' || $2 END
+WHERE tevo_order_id = $1 AND status = 'awaiting_fraud_check' AND fraud_wait_exceeded_at IS NULL
+RETURNING tevo_order_id
+"""
+
+
+async def look_once(
+    pool: asyncpg.Pool, settings: ProcessorSettings, metrics: ProcessorMetrics
+) -> int:
+    """Flag the sales newly past the fraud wait limit and set the gauges; how many flagged."""
+    flagged = 0
+    for row in await pool.fetch(OVERDUE_SQL, settings.fraud_wait_limit):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(LOCK_SQL, row["tevo_order_id"])
+            if await conn.fetchval(FLAG_SQL, row["tevo_order_id"], FRAUD_WAIT_EXCEEDED):
+                flagged += 1
+                log.warning("sale.fraud_wait_exceeded", tevo_order_id=row["tevo_order_id"])
+    metrics.fraud_waits_exceeded.inc(flagged)
+    async with pool.acquire() as conn:
+        awaiting_review, waiting_too_long = await counts(conn, settings.fraud_wait_limit)
+    metrics.sales_awaiting_review.set(awaiting_review)
+    metrics.sales_fraud_wait_exceeded.set(waiting_too_long)
+    return flagged
+
+
+async def watch(pool: asyncpg.Pool, settings: ProcessorSettings, metrics: ProcessorMetrics) -> None:
+    """Look every interval until cancelled; a database outage only skips a look."""
+    while True:
+        try:
+            await look_once(pool, settings, metrics)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("review_watch.failed", error_type=type(exc).__name__)
+        await asyncio.sleep(settings.review_watch_interval)
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    pool: asyncpg.Pool, settings: ProcessorSettings, metrics: ProcessorMetrics
+) -> AsyncIterator[None]:
+    """Run `watch` while the block runs; stopped before the pool closes."""
+    task = asyncio.create_task(watch(pool, settings, metrics), name="review-watch")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait([task])  # let it end; its CancelledError stays inside the task
