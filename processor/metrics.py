@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -97,6 +98,9 @@ class ProcessorMetrics:
         return Histogram(name, documentation, ["consumer"], registry=self.registry, buckets=buckets)
 
     def count_created(self, consumer: str, records: Iterable[str]) -> None:
-        """Count what a committed transaction created; call it only after the commit."""
-        for record in records:
-            self.created.labels(consumer, record).inc()
+        """Count what a committed transaction created; call it only after the commit.
+
+        Once per kind of record, not per record: a batch creates a sale and an invoice a message.
+        """
+        for record, count in collections.Counter(records).items():
+            self.created.labels(consumer, record).inc(count)

@@ -49,6 +49,7 @@ class Batcher:
 
     async def on_message(self, delivery: AbstractIncomingMessage) -> None:
         """aio-pika's callback: queue the delivery; a batch starts when one is due."""
+        self.dispatcher.received(delivery)
         self._waiting.append((asyncio.get_running_loop().time(), delivery))
         self._start_due()
 

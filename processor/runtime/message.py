@@ -146,3 +146,21 @@ class Consumer:
     routing_keys: tuple[str, ...]
     handle: Handler
     lock_key: LockKey = order_id
+
+
+def decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
+    """The delivery as an `Inbound`, or None when its headers break the contract."""
+    try:
+        return decode(delivery)
+    except ContractViolation:
+        return None  # the dispatcher dead-letters it, saying why
+
+
+def lock_order(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
+    """Where a message goes in its batch: by what its handler locks, then by its id (so the
+    inbox rows, too, are always written in one order); -1 when its body has no such key (the
+    handler rejects it)."""
+    try:
+        return consumer.lock_key(inbound), inbound.message_id
+    except ContractViolation:
+        return -1, inbound.message_id

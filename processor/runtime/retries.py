@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
 from contracts import envelope as h
+from contracts import routing_key as key_of
 from contracts.topology import RETRY_QUEUE_HEADER, Topology
 from processor.errors import ProcessingError, Retryable
 from processor.settings import ProcessorSettings
+
+log = structlog.get_logger("processor.runtime.dispatch")
 
 PERMANENT_FAILURE = "permanent_failure"
 RETRIES_EXHAUSTED = "retries_exhausted"
@@ -109,3 +115,33 @@ def dead_letter_reason(headers: dict[str, Any]) -> str:
         if isinstance(broker_reason, str | bytes):
             return broker_reason if isinstance(broker_reason, str) else broker_reason.decode()
     return "unknown"
+
+
+def original_key(headers: dict[str, Any], delivery: AbstractIncomingMessage) -> str:
+    """The routing key the webhook was first published under, also after a trip to a delay
+    queue."""
+    recipient, event_type = headers.get(h.HEADER_RECIPIENT), headers.get(h.HEADER_EVENT_TYPE)
+    if isinstance(recipient, str) and isinstance(event_type, str):
+        return key_of(recipient, event_type)
+    return delivery.routing_key or ""
+
+
+def log_decision(decision: Decision, error: ProcessingError) -> None:
+    """One line per failure: where the message goes next, and why."""
+    text = str(error)[:MAX_ERROR_TEXT]
+    if decision.dead:
+        log.error(
+            "message.dead_lettered",
+            reason=decision.reason,
+            error_type=type(error).__name__,
+            error=text,
+            attempts=decision.attempts,
+        )
+    else:
+        log.warning(
+            "message.retry_scheduled",
+            error_type=type(error).__name__,
+            error=text,
+            attempt=decision.attempts,
+            delay_s=decision.delay_s,
+        )

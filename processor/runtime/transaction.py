@@ -1,17 +1,19 @@
 """Apply a batch of messages to the POS: one transaction, a savepoint per message.
 
-A single delivery is a batch of one, so every message takes its locks in the same order: first
-what its handler locks (its order), then its inbox row. Each message's savepoint runs the
-handler, then records its `message_id` in the inbox (a second copy stops there) with its history
-row. This module says what happened to each message; it never acks, retries or dead-letters:
-`processor.runtime.dispatch` decides.
+A batch first claims the inbox rows of its messages (one statement; a message already in the
+inbox is a duplicate and is not run), then runs each new message's handler after a savepoint of
+its own, and ends with one statement that writes the history rows of the applied messages and
+withdraws the claims of the failed ones, whose savepoints were rolled back. A single delivery is
+a batch of one. This module says what happened to each message; it never acks, retries or
+dead-letters: `processor.runtime.dispatch` decides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -35,36 +37,40 @@ from processor.tevo.verify import answers, fetch_answers
 
 log = structlog.get_logger("processor.runtime.dispatch")
 
-# The inbox row alone, for a handler that returns nothing for the history.
-INBOX_SQL = """
-INSERT INTO pos.inbox (consumer, message_id) VALUES ($1, $2)
-ON CONFLICT DO NOTHING RETURNING true
+# A batch claims the inbox rows of all its messages in one statement before the first savepoint:
+# the ids that come back are new and applied; the others are duplicates (applied before, or by a
+# concurrent batch, whose commit the insert waits for) and are not run at all. A claim made
+# before any savepoint survives a message's rollback, so the claims of the messages that failed
+# are withdrawn at the end, in the statement that writes the history rows of the applied ones.
+# Claiming every row first keeps the lock order acyclic: a claim waits only on another
+# transaction's claim of the same message, and claims are made in the batch's (global) order.
+CLAIM_SQL = """
+INSERT INTO pos.inbox (consumer, message_id) SELECT $1, unnest($2::text[])
+ON CONFLICT DO NOTHING RETURNING message_id
 """
-# A batch asks once which of its messages the inbox has, and writes each new one's inbox row
-# with its history row, after the handler, in one round trip. No row back: the message was
-# applied meanwhile (a copy in a concurrent batch, or earlier in this one), and its savepoint
-# is rolled back as a duplicate's. applied_at is when the row is written, not when its
-# transaction began: in a batch the two differ by the messages applied before it.
-INBOX_KNOWN_SQL = """
-SELECT message_id FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
-"""
-INBOX_AND_HISTORY_SQL = """
-WITH inbox AS (
-    INSERT INTO pos.inbox (consumer, message_id) VALUES ($6, $5)
-    ON CONFLICT DO NOTHING RETURNING true
+# applied_at is when the row is written, not when its transaction began: in a batch the two
+# differ by the messages applied before it.
+CONCLUDE_SQL = """
+WITH withdrawn AS (
+    DELETE FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
 )
 INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
                                consumer, state, note, received_at, applied_at)
-SELECT $1::bigint, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
-       $9::timestamptz, clock_timestamp()
-FROM inbox
-RETURNING true
+SELECT tevo_order_id, order_group_id, recipient, event_type, message_id, $1, state, note,
+       received_at, clock_timestamp()
+FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::timestamptz[])
+     WITH ORDINALITY AS h(tevo_order_id, order_group_id, recipient, event_type, message_id,
+                          state, note, received_at, n)
+ORDER BY n
 """
 # Each message of a batch runs after its own savepoint, released when the next one is taken
 # (one round trip for both) or by the commit; a failed message rolls back to it.
 SAVEPOINT_SQL = "SAVEPOINT message"
 NEXT_SAVEPOINT_SQL = "RELEASE SAVEPOINT message; SAVEPOINT message"
 ROLLBACK_SQL = "ROLLBACK TO SAVEPOINT message"
+# What a handler that returned nothing applied: its inbox row, and no history row.
+UNRECORDED = Applied(None, "")
 # Failures of the batch, not of one message: its transaction is lost or cannot be trusted.
 BATCH_FAILURES = (DatabaseUnavailable, Conflict)
 
@@ -127,53 +133,45 @@ class Applier:
             conn.transaction(),
         ):
             ids = [inbound.message_id for inbound in batch]
-            known = {r["message_id"] for r in await conn.fetch(INBOX_KNOWN_SQL, consumer.name, ids)}
+            new = {r[0] for r in await conn.fetch(CLAIM_SQL, consumer.name, ids)}
             savepoint = SAVEPOINT_SQL
             for inbound in batch:
-                if inbound.message_id in known:
+                if inbound.message_id not in new:
                     steps.append(Step())  # a duplicate: nothing to do, nothing to undo
                     continue
+                new.discard(inbound.message_id)  # a second copy in this batch is a duplicate
                 deadline.reschedule(loop.time() + timeout)
                 await conn.execute(savepoint)
                 savepoint = NEXT_SAVEPOINT_SQL  # releases the previous one in the same round trip
                 steps.append(await self._in_savepoint(conn, consumer, inbound))
-            deadline.reschedule(loop.time() + timeout)  # the commit
+            deadline.reschedule(loop.time() + timeout)  # the conclusion and the commit
+            conclusion = _conclusion(batch, steps)
+            if conclusion is not None:
+                await conn.execute(CONCLUDE_SQL, consumer.name, *conclusion)
         if len(batch) > 1:  # the metric counts batches, not single deliveries
             self.metrics.batches.labels(consumer.name).observe(len(batch))
-        for step in steps:
-            if step.applied is not None:
-                self._committed(consumer, step.applied)
+        self._committed(consumer, [step.applied for step in steps if step.applied is not None])
         return steps
 
     async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
-        """The message after its savepoint: handler, then inbox and history; on a failure or a
-        duplicate, back to the savepoint."""
-        try:
-            with log_context(consumer, inbound):
+        """The message after its savepoint: its handler; on a failure, back to the savepoint."""
+        with log_context(consumer, inbound):
+            try:
                 applied = await consumer.handle(inbound, conn, self.deps)
-                if applied is None:  # applied, with nothing for the history
-                    applied = Applied(None, "")
-                    new = await conn.fetchval(INBOX_SQL, consumer.name, inbound.message_id)
-                else:
-                    new = await conn.fetchval(
-                        INBOX_AND_HISTORY_SQL, *_history(consumer, inbound, applied)
-                    )
-        except Exception as exc:  # this message's failure, or the batch's (re-raised)
-            error = classify(exc)
-            if isinstance(error, BATCH_FAILURES):
-                raise
-            await conn.execute(ROLLBACK_SQL)  # a failure here fails the batch
-            return Step(error=error)
-        if not new:
-            await conn.execute(ROLLBACK_SQL)  # applied meanwhile: a duplicate changes nothing
-            return Step()
-        return Step(applied, received_at=inbound.received_at)
+            except Exception as exc:  # this message's failure, or the batch's (re-raised)
+                error = classify(exc)
+                if isinstance(error, BATCH_FAILURES):
+                    raise
+                await conn.execute(ROLLBACK_SQL)  # a failure here fails the batch
+                return Step(error=error)
+        return Step(applied or UNRECORDED, received_at=inbound.received_at)
 
-    def _committed(self, consumer: Consumer, applied: Applied) -> None:
-        """What a handler's work sets in motion once its transaction committed."""
-        self.metrics.count_created(consumer.name, applied.created)
-        for then in applied.after_commit:
-            then()
+    def _committed(self, consumer: Consumer, applied: Sequence[Applied]) -> None:
+        """What the handlers' work sets in motion once its transaction committed."""
+        self.metrics.count_created(consumer.name, (r for done in applied for r in done.created))
+        for done in applied:
+            for then in done.after_commit:
+                then()
 
 
 def classify(exc: Exception) -> ProcessingError:
@@ -189,23 +187,56 @@ def classify(exc: Exception) -> ProcessingError:
 
 def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
     """Log context of one message: every line logged while it is applied or settled says which."""
-    return structlog.contextvars.bound_contextvars(
-        consumer=consumer.name,
-        message_id=inbound.message_id,
-        event_type=inbound.event_type,
-        order_group_id=inbound.order_group_id,
+    return _Bound(
+        {
+            "consumer": consumer.name,
+            "message_id": inbound.message_id,
+            "event_type": inbound.event_type,
+            "order_group_id": inbound.order_group_id,
+        }
     )
 
 
-def _history(consumer: Consumer, inbound: Inbound, applied: Applied) -> tuple[object, ...]:
-    """The parameters of `INBOX_AND_HISTORY_SQL`."""
+class _Bound(contextlib.AbstractContextManager[None]):
+    """structlog's `bound_contextvars`, without reading the whole context first: entered for
+    every message, it cost half as much again as binding and resetting alone."""
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+
+    def __exit__(self, *_: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
+def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object, ...] | None:
+    """The parameters of `CONCLUDE_SQL` after the consumer: the claims to withdraw (the
+    failed messages') and the history rows of the applied ones, as arrays; None: neither."""
+    failed = [inbound.message_id for inbound, step in zip(batch, steps, strict=True) if step.error]
+    rows = [
+        _history_row(inbound, step.applied)
+        for inbound, step in zip(batch, steps, strict=True)
+        if step.applied is not None and step.applied is not UNRECORDED
+    ]
+    if not failed and not rows:
+        return None
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 8
+    return (failed, *columns)
+
+
+def _history_row(inbound: Inbound, applied: Applied) -> tuple[object, ...]:
+    """One message's row of `pos.order_history`, as `CONCLUDE_SQL` lists its columns."""
     return (
         applied.tevo_order_id,
         inbound.order_group_id,
         inbound.recipient,
         inbound.event_type,
         inbound.message_id,
-        consumer.name,
         applied.state,
         _note(applied.note, inbound),
         inbound.received_at,

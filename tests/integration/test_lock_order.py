@@ -33,9 +33,11 @@ pytestmark = pytest.mark.integration
 
 BY_NAME = {consumer.name: consumer for consumer in CONSUMERS}
 DEADLOCKS_SQL = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+# Backends of the test's database waiting for a lock: an order's (advisory), or a message's
+# inbox row that another transaction claimed.
 WAITING_SQL = """
-SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
 """
 
 
@@ -55,8 +57,10 @@ class Delivery:
         self.routing_key = envelope.routing_key
         self.content_type, self.timestamp, self.app_id = "application/json", None, "ingress"
         self.acks = 0
+        self.delivery_tag = None  # the dispatcher was not told of it: acked on its own
 
-    async def ack(self) -> None:
+    async def ack(self, multiple: bool = False) -> None:
+        assert not multiple
         self.acks += 1
 
     async def nack(self, requeue: bool = True) -> None:
@@ -92,6 +96,7 @@ async def released_at_once(
 
 
 async def _waiting(db: asyncpg.Connection, at_least: int) -> bool:
+    await db.execute("SELECT pg_stat_clear_snapshot()")  # else `db`'s transaction sees its first
     return await count(db, WAITING_SQL) >= at_least
 
 

@@ -31,6 +31,9 @@ class FakeDispatcher:
         self.release = asyncio.Event()
         self.release.set()
 
+    def received(self, delivery: AbstractIncomingMessage) -> None:
+        pass  # the batcher tells the dispatcher of each delivery; these are integers
+
     async def handle_batch(
         self, consumer: Consumer, deliveries: Sequence[AbstractIncomingMessage]
     ) -> list[str]:

@@ -56,9 +56,10 @@ class FakeDelivery:
         self.content_type = "application/json"
         self.timestamp = None
         self.app_id = "ingress"
+        self.delivery_tag: int | None = None  # set: the dispatcher was told of the delivery
 
-    async def ack(self) -> None:
-        self.world.events.append(f"ack {self.message_id}")
+    async def ack(self, multiple: bool = False) -> None:
+        self.world.events.append(f"ack {self.message_id}" + (" and before" if multiple else ""))
 
     async def nack(self, requeue: bool = True) -> None:
         self.world.events.append(f"nack {self.message_id} requeue={requeue}")
@@ -95,7 +96,7 @@ class FakeConnection:
         if error is not None:
             raise error
 
-    async def execute(self, sql: str, *_: object) -> str:
+    async def execute(self, sql: str, *args: object) -> str:
         if sql == "SAVEPOINT message":
             self.pending.append(set())
         elif sql == "RELEASE SAVEPOINT message; SAVEPOINT message":
@@ -104,24 +105,26 @@ class FakeConnection:
             self.pending.append(set())
         elif sql == "ROLLBACK TO SAVEPOINT message":
             self.pending[-1] = set()
+        elif "order_history" in sql:
+            return self._conclude(cast(list[str], args[1]), cast(list[str], args[6]))
         else:
-            return "INSERT 0 1"
+            raise AssertionError(f"unexpected statement {sql}")
         self.world.events.append(sql.lower())
         return sql.split(maxsplit=1)[0]
 
-    async def fetch(self, _sql: str, _consumer: str, ids: list[str]) -> list[dict[str, str]]:
-        """Which of `ids` the inbox has (committed): asked once per batch."""
-        self.world.events.append("which are known")
-        return [{"message_id": m} for m in ids if m in self.world.inbox]
+    async def fetch(self, _sql: str, _consumer: str, ids: list[str]) -> list[tuple[str]]:
+        """The batch's claim of its inbox rows, before any savepoint: the ids that are new."""
+        self.world.events.append("claim")
+        new = [m for m in dict.fromkeys(ids) if m not in self.world.inbox]
+        self.pending[0] |= set(new)
+        return [(m,) for m in new]
 
-    async def fetchval(self, sql: str, *args: object) -> bool | None:
-        """The inbox insert, alone or with the history row: True when the row is new."""
-        message_id = args[1] if "order_history" not in sql else args[4]
-        assert isinstance(message_id, str)
-        if message_id in self.world.inbox or any(message_id in p for p in self.pending):
-            return None
-        self.pending[-1].add(message_id)
-        return True
+    def _conclude(self, withdrawn: list[str], history: list[str]) -> str:
+        """The claims of the failed messages withdrawn, the history of the applied written."""
+        self.world.events.append(f"conclude -{','.join(withdrawn)} +{','.join(history)}")
+        for rows in self.pending:
+            rows -= set(withdrawn)
+        return f"INSERT 0 {len(history)}"
 
 
 class FakePool:
@@ -150,7 +153,11 @@ def _consumer(world: World, lock_key: Callable[[Inbound], int] | None = None) ->
 
 
 async def _run(
-    world: World, deliveries: list[FakeDelivery], consumer: Consumer | None = None
+    world: World,
+    deliveries: list[FakeDelivery],
+    consumer: Consumer | None = None,
+    *,
+    received: bool = False,
 ) -> list[Outcome]:
     settings = ProcessorSettings(namespace="ns", retry_delays=(1, 2), retry_max_attempts=3)
     dispatcher = Dispatcher(
@@ -161,6 +168,10 @@ async def _run(
         ProcessorMetrics(),
     )
     batch = cast(list[AbstractIncomingMessage], deliveries)
+    if received:  # as the batcher does, in the order the broker delivered them
+        for tag, delivery in enumerate(batch, start=1):
+            cast(FakeDelivery, delivery).delivery_tag = tag
+            dispatcher.received(delivery)
     return await dispatcher.handle_batch(consumer or _consumer(world), batch)
 
 
@@ -169,13 +180,31 @@ async def test_one_commit_a_savepoint_each_in_order_id_order_and_acks_only_after
     outcomes = await _run(world, [FakeDelivery(world, n) for n in (3, 1, 2)])
     assert outcomes == [Outcome.APPLIED] * 3
     assert world.events == [
-        *["begin", "which are known"],
+        *["begin", "claim"],
         *["savepoint message", "handle m1"],
         *["release savepoint message; savepoint message", "handle m2"],
         *["release savepoint message; savepoint message", "handle m3"],
-        "commit",
+        *["conclude - +m1,m2,m3", "commit"],
         *["ack m1", "ack m2", "ack m3"],
     ]
+
+
+async def test_deliveries_it_was_told_of_are_acked_with_one_multiple_ack_after_the_commit() -> None:
+    world = World()
+    await _run(world, [FakeDelivery(world, n) for n in (3, 1, 2)], received=True)
+    # applied as m1, m2, m3; delivered as m3, m1, m2: the last delivered, m2, acks them all
+    assert world.events[-2:] == ["commit", "ack m2 and before"]
+
+
+async def test_a_failed_message_is_not_in_the_multiple_ack() -> None:
+    world = World()
+    world.fail[1] = lambda: ContractViolation("body is not an order")
+    await _run(world, [FakeDelivery(world, n) for n in (1, 2, 3)], received=True)
+    after = world.events[world.events.index("commit") + 1 :]
+    # m1 is the oldest delivery and still unsettled: m2 and m3 are acked one by one; once its
+    # copy is confirmed, m1 is the oldest unsettled alone, and its ack covers nothing else
+    dead = "publish m1 ns.seller.order_created.dead"
+    assert after == ["ack m2", "ack m3", dead, "ack m1 and before"]
 
 
 async def test_a_batch_is_applied_in_the_order_of_what_its_handler_locks() -> None:
@@ -199,8 +228,9 @@ async def test_a_failing_message_is_rolled_back_alone_and_dead_lettered_after_th
     world.fail[2] = lambda: ContractViolation("body is not an order")
     outcomes = await _run(world, [FakeDelivery(world, n) for n in (1, 2, 3)])
     assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
-    assert world.inbox == {"m1", "m3"}
+    assert world.inbox == {"m1", "m3"}  # m2's claim was withdrawn with its work
     assert world.events.index("rollback to savepoint message") < world.events.index("commit")
+    assert "conclude -m2 +m1,m3" in world.events
     after = world.events[world.events.index("commit") + 1 :]
     # the acks of the committed messages first: a copy may wait on a blocked broker
     assert after == ["ack m1", "ack m3", "publish m2 ns.seller.order_created.dead", "ack m2"]
@@ -224,13 +254,12 @@ async def test_a_duplicate_in_the_inbox_is_acked_without_its_handler() -> None:
     assert world.events[-2:] == ["ack m1", "ack m2"]
 
 
-async def test_a_copy_applied_earlier_in_the_batch_is_rolled_back_as_a_duplicate() -> None:
+async def test_a_second_copy_in_the_batch_is_a_duplicate_without_its_handler() -> None:
     world = World()
     outcomes = await _run(world, [FakeDelivery(world, 1), FakeDelivery(world, 1)])
     assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
-    second = world.events.index("handle m1", world.events.index("handle m1") + 1)
-    assert world.events[second + 1] == "rollback to savepoint message"
-    assert world.events[-3:] == ["commit", "ack m1", "ack m1"]
+    assert world.events.count("handle m1") == 1
+    assert world.events[-4:] == ["conclude - +m1", "commit", "ack m1", "ack m1"]
     assert world.inbox == {"m1"}
 
 
@@ -253,10 +282,10 @@ async def test_a_failed_commit_commits_nothing_and_falls_back_to_one_by_one() ->
     assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]
     rollback = world.events.index("rollback")
     assert not any(e.startswith("ack") for e in world.events[:rollback])
-    alone = ["begin", "which are known", "savepoint message"]  # a batch of one
+    alone = ["begin", "claim", "savepoint message"]  # a batch of one
     assert world.events[rollback + 1 :] == [
-        *[*alone, "handle m1", "commit", "ack m1"],
-        *[*alone, "handle m2", "commit", "ack m2"],
+        *[*alone, "handle m1", "conclude - +m1", "commit", "ack m1"],
+        *[*alone, "handle m2", "conclude - +m2", "commit", "ack m2"],
     ]
 
 

@@ -58,26 +58,27 @@ class FakeDelivery:
         self.content_type = "application/json"
         self.timestamp = None
         self.app_id = "ingress"
+        self.delivery_tag = None
 
-    async def ack(self) -> None:
-        self.recorder.events.append("ack")
+    async def ack(self, multiple: bool = False) -> None:
+        self.recorder.events.append("ack and before" if multiple else "ack")
 
     async def nack(self, requeue: bool = True) -> None:
         self.recorder.events.append(f"nack requeue={requeue}")
 
 
 class FakeConnection:
-    """Enough of a connection for the dispatcher: the inbox has nothing, its insert says "new"."""
+    """Enough of a connection for the dispatcher: the inbox has none of the messages."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         yield
 
-    async def fetch(self, *_: object) -> list[dict[str, str]]:
-        return []  # the inbox knows none of the messages
+    async def fetch(self, _sql: str, _consumer: str, ids: list[str]) -> list[tuple[str]]:
+        return [(m,) for m in ids]  # the claim of each message's inbox row: all new
 
-    async def fetchval(self, *_: object) -> bool:
-        return True
+    async def fetchval(self, *_: object) -> int:
+        return 1  # the outage probe's "SELECT 1"
 
     async def execute(self, *_: object) -> str:
         return "INSERT 0 1"
