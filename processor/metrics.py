@@ -20,6 +20,12 @@ class ProcessorMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self._delivery_metrics()
+        self._pos_metrics()
+        add_standard_collectors(self.registry, "processor")
+
+    def _delivery_metrics(self) -> None:
+        """What happened to the messages: outcomes, latencies, batches, pauses."""
         self.messages = Counter(
             "tevo_processor_messages_total",
             "Messages handled, by consumer and outcome "
@@ -56,6 +62,9 @@ class ProcessorMetrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def _pos_metrics(self) -> None:
+        """What the messages did to the POS, and what waits for a person."""
         self.created = Counter(
             "tevo_pos_records_created_total",
             "POS records created, counted once their transaction committed, by consumer and record "
@@ -79,7 +88,6 @@ class ProcessorMetrics:
             "Sales flagged for waiting longer than TEVO_FRAUD_WAIT_LIMIT, each counted once.",
             registry=self.registry,
         )
-        add_standard_collectors(self.registry, "processor")
 
     def initialise(self, consumers: Iterable[str], outcomes: Iterable[str]) -> None:
         """Give every consumer's outcome a series at 0, before any message.
