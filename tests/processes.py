@@ -8,15 +8,21 @@ applied message's line is at debug).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+
+from tests.integration.conftest import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,3 +135,27 @@ def duplicates_by_message(service: Service) -> Counter[str]:
         if event.get("event") == "message.acked" and event.get("outcome") == "duplicate":
             counted[str(event.get("message_id"))] += 1
     return counted
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    ingress: Service, processor: Service, ready: Callable[[], Awaitable[int]]
+) -> AsyncIterator[None]:
+    """The processor, then the ingress, started; inside, the ingress's `ready()` answers 200 and
+    the processor consumes; both stopped on the way out, whatever happened."""
+
+    async def up() -> bool | None:
+        try:
+            answered = await ready() == 200
+        except aiohttp.ClientError:
+            return None
+        return (answered and processor.logged("processor.started")) or None
+
+    try:
+        await processor.start()
+        await ingress.start()
+        await eventually(up, within=90, interval=0.1)
+        yield
+    finally:
+        for service in (ingress, processor):
+            await service.stop()

@@ -21,8 +21,7 @@ import pytest
 
 from tests.cluster.rabbit import Cluster, scripts_dir
 from tests.conftest import TEST_RETRY_DELAYS
-from tests.integration.conftest import eventually
-from tests.processes import Service, free_port, service_env
+from tests.processes import Service, free_port, service_env, serving
 
 TOKEN = "cluster-token-0123456789abcdef0123"
 CONSUMER = "seller.order_created"
@@ -100,19 +99,5 @@ async def stack(cluster: Cluster, database_url: str, tmp_path: Path) -> AsyncIte
         namespace,
         database_url,
     )
-    try:
-        await stack.processor.start()
-        await stack.ingress.start()
-        await eventually(lambda: _up(stack), within=90, interval=0.2)
+    async with serving(stack.ingress, stack.processor, stack.ready):
         yield stack
-    finally:
-        for service in (stack.ingress, stack.processor):
-            await service.stop()
-
-
-async def _up(stack: ClusterStack) -> bool | None:
-    try:
-        ready = await stack.ready() == 200
-    except aiohttp.ClientError:
-        return None
-    return (ready and stack.processor.logged("processor.started")) or None

@@ -29,7 +29,7 @@ from tests.conftest import TEST_RETRY_DELAYS, delete_namespace
 from tests.faults.load import Load, applied_rows
 from tests.faults.services import PrivatePostgres, PrivateRabbit
 from tests.integration.conftest import eventually
-from tests.processes import Service, free_port, outcomes, service_env
+from tests.processes import Service, free_port, outcomes, service_env, serving
 
 TOKEN = "faults-token-0123456789abcdef0123"
 CONSUMER = "seller.order_created"
@@ -189,22 +189,8 @@ async def stack(
         private,
         Topology(fault_namespace),
     )
-    try:
-        await stack.processor.start()
-        await stack.ingress.start()
-        await eventually(lambda: _up(stack), within=90, interval=0.1)
+    async with serving(stack.ingress, stack.processor, stack.ready):
         yield stack
-    finally:
-        for service in (stack.ingress, stack.processor):
-            await service.stop()
-
-
-async def _up(stack: Stack) -> bool | None:
-    try:
-        ready = await stack.ready() == 200
-    except aiohttp.ClientError:
-        return None
-    return (ready and stack.processor.logged("processor.started")) or None
 
 
 async def queue_depth(amqp_url: str, queue: str) -> int:
