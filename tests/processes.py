@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,16 +137,20 @@ def duplicates_by_message(service: Service) -> Counter[str]:
     return counted
 
 
+async def readyz(base_url: str) -> int:
+    """The status of the service's `/readyz` at `base_url`."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/readyz") as answer:
+        return answer.status
+
+
 @contextlib.asynccontextmanager
-async def serving(
-    ingress: Service, processor: Service, ready: Callable[[], Awaitable[int]]
-) -> AsyncIterator[None]:
-    """The processor, then the ingress, started; inside, the ingress's `ready()` answers 200 and
-    the processor consumes; both stopped on the way out, whatever happened."""
+async def serving(ingress: Service, processor: Service, base_url: str) -> AsyncIterator[None]:
+    """The processor, then the ingress (at `base_url`), started; inside, the ingress is ready
+    and the processor consumes; both stopped on the way out, whatever happened."""
 
     async def up() -> bool | None:
         try:
-            answered = await ready() == 200
+            answered = await readyz(base_url) == 200
         except aiohttp.ClientError:
             return None
         return (answered and processor.logged("processor.started")) or None

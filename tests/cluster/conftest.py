@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.cluster.rabbit import Cluster, scripts_dir
@@ -57,10 +56,6 @@ class ClusterStack:
     def webhook_url(self) -> str:
         return f"{self.base_url}/webhooks/tevo/{TOKEN}"
 
-    async def ready(self) -> int:
-        async with aiohttp.ClientSession() as session, session.get(f"{self.base_url}/readyz") as r:
-            return r.status
-
     def node_of(self, service: Service) -> str:
         """`host:port` of the node `service` last connected to, from its log."""
         connected = ("broker.connected", "broker.reconnected")
@@ -99,5 +94,5 @@ async def stack(cluster: Cluster, database_url: str, tmp_path: Path) -> AsyncIte
         namespace,
         database_url,
     )
-    async with serving(stack.ingress, stack.processor, stack.ready):
+    async with serving(stack.ingress, stack.processor, stack.base_url):
         yield stack

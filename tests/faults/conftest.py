@@ -29,7 +29,7 @@ from tests.conftest import TEST_RETRY_DELAYS, delete_namespace
 from tests.faults.load import Load, applied_rows
 from tests.faults.services import PrivatePostgres, PrivateRabbit
 from tests.integration.conftest import eventually
-from tests.processes import Service, free_port, outcomes, service_env, serving
+from tests.processes import Service, free_port, outcomes, readyz, service_env, serving
 
 TOKEN = "faults-token-0123456789abcdef0123"
 CONSUMER = "seller.order_created"
@@ -124,8 +124,7 @@ class Stack:
         return f"{self.base_url}/webhooks/tevo/{TOKEN}"
 
     async def ready(self) -> int:
-        async with aiohttp.ClientSession() as session, session.get(f"{self.base_url}/readyz") as r:
-            return r.status
+        return await readyz(self.base_url)
 
     async def db(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.database_url)
@@ -189,7 +188,7 @@ async def stack(
         private,
         Topology(fault_namespace),
     )
-    async with serving(stack.ingress, stack.processor, stack.ready):
+    async with serving(stack.ingress, stack.processor, stack.base_url):
         yield stack
 
 
