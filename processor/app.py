@@ -25,6 +25,8 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
+from contracts.brokers import node_of
+from contracts.settings import postgres_address
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
@@ -51,6 +53,16 @@ _CONFIGURATION_ERRORS = (
 )
 
 
+def database_address(settings: ProcessorSettings) -> str:
+    """`TEVO_DATABASE_URL at host:port/database`: what a log line says was tried."""
+    return f"TEVO_DATABASE_URL at {postgres_address(settings.database_url)}"
+
+
+def broker_address(settings: ProcessorSettings) -> str:
+    """`TEVO_AMQP_URL at host:port, ...`: the nodes tried, in the order of the setting."""
+    return "TEVO_AMQP_URL at " + ", ".join(node_of(url) for url in settings.brokers.urls)
+
+
 class ConfigurationError(Exception):
     """The broker or the database refused what the settings ask: fix them and start again."""
 
@@ -59,18 +71,23 @@ class StoppedBeforeStart(Exception):
     """A stop signal came while the processor was still waiting for its broker or database."""
 
 
-async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
+async def until_connected(
+    what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event, *, address: str
+) -> T:
     """Retry `connect` until it works: a process started before its broker or database waits,
-    and a SIGTERM meanwhile ends the wait instead of being ignored until the SIGKILL."""
+    and a SIGTERM meanwhile ends the wait instead of being ignored until the SIGKILL.
+
+    `address`: where `connect` tries (hosts and ports, never credentials), for the log."""
     while not stop.is_set():
         try:
             return await connect()
         except _CONFIGURATION_ERRORS as exc:
-            raise ConfigurationError(f"{what}: {type(exc).__name__}") from exc
+            raise ConfigurationError(f"{what} at {address}: {type(exc).__name__}") from exc
         except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning(
                 "connect.failed",
                 target=what,
+                address=address,
                 error=type(exc).__name__,
                 retry_in=CONNECT_RETRY_DELAY,
             )
@@ -95,12 +112,14 @@ async def run(
     health = health or Health()
     metrics = metrics or ProcessorMetrics()
     async with AsyncExitStack() as stack:
+        health.database_tried = True
         pool = await until_connected(
             "database",
             lambda: asyncpg.create_pool(
                 settings.database_url, min_size=1, max_size=settings.db_pool_size
             ),
             stop,
+            address=database_address(settings),
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
@@ -133,7 +152,12 @@ async def _supervise(
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             if session.consumed:  # it had recovered: start the backoff over
                 delay = FIRST_RECONNECT_DELAY
-            log.warning("processor.broker_lost", error=type(exc).__name__, retry_in=delay)
+            log.warning(
+                "processor.broker_lost",
+                address=broker_address(session.settings),
+                error=type(exc).__name__,
+                retry_in=delay,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, MAX_RECONNECT_DELAY)

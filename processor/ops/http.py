@@ -14,8 +14,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from processor.errors import CannotStart
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
+from processor.ops.health import UP, Health
 
 log = structlog.get_logger("processor.ops.http")
 
@@ -40,13 +41,13 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
-    checks = await health.check()
+    states = await health.states()
     paused = health.paused
     if paused is not None:  # its broker connections are closed on purpose, not down
-        checks.pop("broker", None)
-    ready = all(checks.values()) and paused is None
+        states.pop("broker", None)
+    ready = all(state == UP for state in states.values()) and paused is None
     body: dict[str, object] = {"ready": ready}
-    body.update({name: "up" if up else "down" for name, up in checks.items()})
+    body.update(states)
     if paused is not None:  # e.g. "database unavailable": messages wait in their queues
         body["paused"] = paused
     return web.json_response(body, status=200 if ready else 503)
@@ -66,7 +67,13 @@ async def serve(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken (node_exporter's 9100, say), or not this host's address
+            raise CannotStart(
+                f"cannot listen on {host}:{port} (TEVO_PROCESSOR_HTTP_HOST, "
+                f"TEVO_PROCESSOR_HTTP_PORT): {exc.strerror or exc}"
+            ) from None
         bound = _bound_port(runner, port)
         log.info("http.listening", host=host, port=bound)
         yield bound

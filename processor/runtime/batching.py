@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from processor.runtime.dispatch import Dispatcher
 from processor.runtime.message import Consumer
+from processor.runtime.tracing import batch_span
 
 log = structlog.get_logger("processor")
 
@@ -41,6 +42,7 @@ class Batcher:
         self._running: dict[asyncio.Task[object], int] = {}  # batch -> its size
         self._timer: asyncio.TimerHandle | None = None
         self._draining = False
+        self._queue = dispatcher.topology.consumer_queue(consumer.name)
 
     @property
     def in_hand(self) -> int:
@@ -81,7 +83,8 @@ class Batcher:
         self._start_due()
 
     async def _run(self, batch: Sequence[AbstractIncomingMessage]) -> object:
-        return await self.dispatcher.handle_batch(self.consumer, batch)
+        with batch_span(self._queue, batch):  # a no-op while tracing is off
+            return await self.dispatcher.handle_batch(self.consumer, batch)
 
     async def drain(self, grace: float) -> int:
         """Finish what is in hand within `grace` seconds (no more lingering), then cancel the

@@ -22,6 +22,7 @@ import asyncpg
 import structlog
 
 from contracts import envelope as h
+from contracts.tracing import trace_id_of
 from processor.deps import Deps
 from processor.errors import (
     Conflict,
@@ -55,13 +56,13 @@ WITH withdrawn AS (
     DELETE FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
 )
 INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
-                               consumer, state, note, received_at, applied_at)
+                               consumer, state, note, received_at, applied_at, trace_id)
 SELECT tevo_order_id, order_group_id, recipient, event_type, message_id, $1, state, note,
-       received_at, clock_timestamp()
+       received_at, clock_timestamp(), trace_id
 FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::timestamptz[])
+            $9::text[], $10::timestamptz[], $11::text[])
      WITH ORDINALITY AS h(tevo_order_id, order_group_id, recipient, event_type, message_id,
-                          state, note, received_at, n)
+                          state, note, received_at, trace_id, n)
 ORDER BY n
 """
 # Each message of a batch runs after its own savepoint, released when the next one is taken
@@ -186,15 +187,18 @@ def classify(exc: Exception) -> ProcessingError:
 
 
 def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
-    """Log context of one message: every line logged while it is applied or settled says which."""
-    return _Bound(
-        {
-            "consumer": consumer.name,
-            "message_id": inbound.message_id,
-            "event_type": inbound.event_type,
-            "order_group_id": inbound.order_group_id,
-        }
-    )
+    """Log context of one message: every line logged while it is applied or settled says which,
+    and, when the webhook was traced, its trace (a batch's span continues only its first's)."""
+    fields = {
+        "consumer": consumer.name,
+        "message_id": inbound.message_id,
+        "event_type": inbound.event_type,
+        "order_group_id": inbound.order_group_id,
+    }
+    trace_id = trace_id_of(inbound.headers)
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
+    return _Bound(fields)
 
 
 class _Bound(contextlib.AbstractContextManager[None]):
@@ -225,7 +229,7 @@ def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object
     ]
     if not failed and not rows:
         return None
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 8
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 9
     return (failed, *columns)
 
 
@@ -240,6 +244,7 @@ def _history_row(inbound: Inbound, applied: Applied) -> tuple[object, ...]:
         applied.state,
         _note(applied.note, inbound),
         inbound.received_at,
+        trace_id_of(inbound.headers),  # the webhook's trace, from the ingress's POST on
     )
 
 

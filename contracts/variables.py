@@ -1,0 +1,62 @@
+"""Every `TEVO_*` variable either program reads: a name outside this list is a typo or stale.
+
+Both programs are often given one environment, so the ingress must not warn about the
+processor's settings, nor the processor about the ingress's. A unit test fails while this list
+and the two settings classes disagree: add a new setting's variable here.
+"""
+
+from __future__ import annotations
+
+SHARED = frozenset(
+    {
+        "TEVO_AMQP_URL",
+        "TEVO_LOG_FORMAT",
+        "TEVO_LOG_LEVEL",
+        "TEVO_LOG_MESSAGE_KEY",
+        "TEVO_NAMESPACE",
+        "TEVO_QUORUM_INITIAL_GROUP_SIZE",
+    }
+)
+INGRESS = frozenset(
+    {
+        "TEVO_ALLOWED_NETWORKS",
+        "TEVO_ALLOW_WEAK_TOKENS",
+        "TEVO_BODY_TIMEOUT",
+        "TEVO_CONFIRM_TIMEOUT",
+        "TEVO_IDLE_TIMEOUT",
+        "TEVO_INGRESS_HOST",
+        "TEVO_INGRESS_PORT",
+        "TEVO_INGRESS_REUSE_PORT",
+        "TEVO_INGRESS_WORKERS",
+        "TEVO_MAX_BODY_BYTES",
+        "TEVO_MAX_FORM_FIELDS",
+        "TEVO_MAX_IN_FLIGHT",
+        "TEVO_TRUSTED_PROXIES",
+        "TEVO_WEBHOOK_TOKENS",
+    }
+)
+PROCESSOR = frozenset(
+    {
+        "TEVO_API_ATTEMPTS",
+        "TEVO_API_SECRET",
+        "TEVO_API_TIMEOUT",
+        "TEVO_API_TOKEN",
+        "TEVO_API_URL",
+        "TEVO_BATCH_CONCURRENCY",
+        "TEVO_BATCH_LINGER",
+        "TEVO_BATCH_SIZE",
+        "TEVO_DATABASE_URL",
+        "TEVO_DB_POOL_SIZE",
+        "TEVO_FRAUD_WAIT_LIMIT",
+        "TEVO_HANDLER_TIMEOUT",
+        "TEVO_PREFETCH",
+        "TEVO_PROCESSOR_HTTP_HOST",
+        "TEVO_PROCESSOR_HTTP_PORT",
+        "TEVO_RETRY_DELAYS",
+        "TEVO_RETRY_MAX_ATTEMPTS",
+        "TEVO_REVIEW_WATCH_INTERVAL",
+        "TEVO_RISKIFIED",
+        "TEVO_SHUTDOWN_TIMEOUT",
+    }
+)
+ALL = SHARED | INGRESS | PROCESSOR
