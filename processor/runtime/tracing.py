@@ -35,7 +35,8 @@ def instrument() -> None:
     )
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: PLC0415
 
-    AsyncPGInstrumentor(capture_parameters=False).instrument()
+    # The instrumentor's constructor carries no annotations; it takes only this flag.
+    AsyncPGInstrumentor(capture_parameters=False).instrument()  # type: ignore[no-untyped-call]
     AioHttpClientInstrumentor().instrument()
     _on = True
 
@@ -48,7 +49,7 @@ def batch_span(queue: str, deliveries: Sequence[AbstractIncomingMessage]) -> Ite
         return
     contexts = [extract(delivery.headers or {}) for delivery in deliveries]
     published = [trace.get_current_span(context).get_span_context() for context in contexts]
-    attributes = {
+    attributes: dict[str, str | int] = {
         "messaging.system": "rabbitmq",
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",

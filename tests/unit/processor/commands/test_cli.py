@@ -15,6 +15,7 @@ from contracts.release import version
 from processor.__main__ import main
 from processor.commands.unreachable import one_line
 from processor.ops.progress import Silent, bar
+from processor.settings import ProcessorSettings
 
 ROOT = Path(__file__).resolve().parents[4]
 NOTHING_LISTENS = "127.0.0.1:1"
@@ -66,7 +67,9 @@ def test_a_broker_that_is_down_is_one_line_not_a_traceback() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("processor ")]
-    assert line.startswith("processor unrouted: cannot reach RabbitMQ (TEVO_AMQP_URL): ")
+    assert line.startswith(
+        f"processor unrouted: cannot reach RabbitMQ (TEVO_AMQP_URL) at {NOTHING_LISTENS}: "
+    )
     assert "s3cret-pw" not in result.stderr
 
 
@@ -76,7 +79,8 @@ def test_a_database_that_is_down_is_one_line_not_a_traceback() -> None:
     result = _processor("reconcile", TEVO_DATABASE_URL=url, **credentials)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "processor reconcile: cannot reach Postgres (TEVO_DATABASE_URL): " in result.stderr
+    where = f"Postgres (TEVO_DATABASE_URL) at {NOTHING_LISTENS}/tevo"
+    assert f"processor reconcile: cannot reach {where}: " in result.stderr
     assert "s3cret-pw" not in result.stderr
 
 
@@ -91,11 +95,12 @@ def test_migrate_waits_for_a_database_that_is_down_then_fails_without_a_tracebac
 def test_an_os_error_of_our_own_is_not_called_a_store_down() -> None:
     with pytest.raises(OSError, match="nonexistent") as raised:
         Path("/nonexistent-dir/for-sure/file").write_text("x")
-    assert one_line("generate", raised.value) is None
+    assert one_line("generate", raised.value, ProcessorSettings()) is None
 
 
 def test_credentials_in_an_error_message_are_masked() -> None:
-    line = one_line("x", AMQPConnectionError("amqp://tevo:hunter2@rabbit:5672/ refused"))
+    refused = AMQPConnectionError("amqp://tevo:hunter2@rabbit:5672/ refused")
+    line = one_line("x", refused, ProcessorSettings())
     assert line is not None
     assert "hunter2" not in line
     assert "amqp://tevo:***@rabbit" in line
