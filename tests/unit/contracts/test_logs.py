@@ -26,6 +26,10 @@ def _restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
+def _fail(exc: Exception) -> None:
+    raise exc
+
+
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
 
@@ -35,7 +39,7 @@ def test_a_library_record_keeps_its_logger_and_traceback(
 ) -> None:
     configure_logging("info", "json")
     try:
-        raise ConnectionResetError("peer went away")
+        _fail(ConnectionResetError("peer went away"))
     except ConnectionResetError:
         logging.getLogger("asyncpg.pool").exception("connection lost")
     (line,) = _lines(capsys)
@@ -49,7 +53,7 @@ def test_a_library_record_keeps_its_logger_and_traceback(
 def test_our_own_exceptions_are_text_too(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("info", "json")
     try:
-        raise ValueError("bad")
+        _fail(ValueError("bad"))
     except ValueError:
         structlog.get_logger("processor").exception("batch.crashed")
     (line,) = _lines(capsys)
