@@ -1,6 +1,6 @@
 """Benchmark 2: webhooks posted to the ingress until applied in Postgres, with the full rules.
 
-    python -m bench.end_to_end [--rate 300] [--duration 20] [--mix mixed|office]
+    python -m bench.end_to_end [--rate 300] [--duration 20] [--mix mixed|office] [--tracing]
 
 Runs migrate, the processor and the ingress as processes, posts the workload at a fixed offered
 rate, waits until every webhook answered 202 that a consumer exists for is applied (a refused
@@ -11,6 +11,11 @@ deepest consumer queue seen while posting, and each process's peak RSS. Beside t
 Postgres (the bench database's backends and the cluster's background processes), from /proc
 between the first POST and the last commit; and, as the baseline, the bare aiohttp handler's
 CPU µs per webhook at the same offered rate, measured right after.
+
+`--tracing` turns OpenTelemetry on in both services (OTLP/HTTP to a sink in this process that
+counts the spans and answers at once): run once with it and once without to see what tracing
+costs per webhook; without it no OTEL_* variable is set, tracing is off, as in production by
+default.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from bench.harness import (
     wait_http,
 )
 from bench.load import LoadResult, run_load
+from bench.span_sink import span_sink
 from bench.workload import Webhook, mixed, office_sales
 from contracts.envelope import message_id
 from processor.registry import CONSUMERS
@@ -154,14 +160,18 @@ async def _bare(services: Stack, hooks: list[Webhook], rate: float, duration: fl
     return used * 1e6 / max(1, load.statuses.get(200, 0))
 
 
-async def main(rate: float, duration: float, mix: str) -> None:
+async def main(rate: float, duration: float, mix: str, tracing: bool) -> None:
     hooks = office_sales(int(rate * duration)) if mix == "office" else mixed(int(rate * duration))
-    async with stack() as services:
+    async with stack() as services, span_sink(enabled=tracing) as sink:
+        if sink is not None:
+            services.env.update(
+                OTEL_EXPORTER_OTLP_ENDPOINT=sink.url, OTEL_TRACES_SAMPLER="always_on"
+            )
         run = await _run(services, hooks, rate, duration)
         services.stop("ingress")
         services.stop("processor")
         bare_us = await _bare(services, hooks, rate, min(duration, BASELINE_SECONDS))
-    row = _row(mix, rate, run)
+    row = {"tracing": "on" if sink is not None else "off", **_row(mix, rate, run)}
     ingress_us = row["ingress_cpu_us_per_202"]
     row["bare_aiohttp_cpu_us"] = bare_us
     row["cpu_ratio_bare_to_ingress"] = bare_us / ingress_us if ingress_us else None
@@ -173,6 +183,7 @@ async def main(rate: float, duration: float, mix: str) -> None:
             "statuses": dict(run.load.statuses),
             "peak_rss_mb": services.peak_rss_mb,
             "deepest_queues": run.deepest,
+            "exports_received": sink.requests if sink is not None else 0,
         },
     )
     print(f"peak RSS MB: {services.peak_rss_mb}")
@@ -209,5 +220,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=300.0, help="offered webhooks/s")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of posting")
     parser.add_argument("--mix", choices=("mixed", "office"), default="mixed")
+    parser.add_argument(
+        "--tracing", action="store_true", help="OpenTelemetry on in both services (OTLP/HTTP)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.duration, args.mix))
+    asyncio.run(main(args.rate, args.duration, args.mix, args.tracing))

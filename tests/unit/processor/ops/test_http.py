@@ -143,3 +143,9 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_pos_fraud_waits_exceeded",
         "tevo_processor_paused_seconds",
     }
+
+
+async def test_no_version_in_the_server_header(client: Client) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/nowhere"):
+        response = await client.get(path)
+        assert response.headers["Server"] == "tevo-pos-webhooks"
