@@ -159,18 +159,38 @@ async def stack(**settings: str) -> AsyncIterator[Stack]:
 
 
 async def delete_namespace(ns: str) -> None:
-    """Delete every queue and exchange under `ns`, found through the management API."""
+    """Delete every queue and exchange under `ns`, found through the management API; without
+    it (the plugin off), every name the topology of the registered consumers gives."""
     api = urlsplit(AMQP_URL)
     base = f"http://{api.hostname}:15672/api"
     auth = aiohttp.BasicAuth(api.username or "guest", api.password or "guest")
-    async with aiohttp.ClientSession(auth=auth) as http:
-        for kind in ("queues", "exchanges"):
-            async with http.get(f"{base}/{kind}/%2F") as response:
-                items = await response.json()
-            for item in items:
-                if item["name"].startswith(f"{ns}."):
-                    async with http.delete(f"{base}/{kind}/%2F/{item['name']}"):
-                        pass
+    try:
+        async with aiohttp.ClientSession(auth=auth) as http:
+            for kind in ("queues", "exchanges"):
+                async with http.get(f"{base}/{kind}/%2F") as response:
+                    items = await response.json()
+                for item in items:
+                    if item["name"].startswith(f"{ns}."):
+                        async with http.delete(f"{base}/{kind}/%2F/{item['name']}"):
+                            pass
+    except aiohttp.ClientConnectorError:
+        await _delete_declared(ns)
+
+
+async def _delete_declared(ns: str) -> None:
+    from processor.registry import CONSUMERS  # noqa: PLC0415 - only without the management API
+    from processor.runtime.topology import all_queues  # noqa: PLC0415
+    from processor.settings import ProcessorSettings  # noqa: PLC0415
+
+    topology = ProcessorSettings(namespace=ns).topology
+    queues = all_queues(topology, CONSUMERS, ProcessorSettings().retry_delays)
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue.name)
+        for exchange in (*topology.processor_exchanges(), *topology.ingress_exchanges()):
+            await channel.exchange_delete(exchange.name)
 
 
 async def wait_http(url: str, within: float = 30.0, times: int = 1) -> None:
