@@ -28,7 +28,7 @@ RULE = yaml.safe_load((MONITORING / "prometheus-rules.yaml").read_text())
 DASHBOARD: dict[str, Any] = json.loads(
     (MONITORING / "dashboards/tevo-pos-webhooks.json").read_text()
 )
-ROUTING = yaml.safe_load((MONITORING / "alertmanager-routing.example.yaml").read_text())
+ROUTING = yaml.safe_load((ROOT / "deploy/alertmanager/routing.example.yaml").read_text())
 RUNBOOK = ROOT / "docs/operations.md"
 PODMONITORS = [d for d in yaml.safe_load_all((MONITORING / "pod-monitors.yaml").read_text()) if d]
 ALERTS = {r["alert"]: r for group in RULE["spec"]["groups"] for r in group["rules"]}
@@ -240,7 +240,7 @@ def amtool() -> str:
 
 
 def test_the_routing_example_is_a_valid_alertmanager_configuration(amtool: str) -> None:
-    example = MONITORING / "alertmanager-routing.example.yaml"
+    example = ROOT / "deploy/alertmanager/routing.example.yaml"
     result = _run(amtool, "check-config", str(example))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -250,7 +250,7 @@ def test_the_routing_example_is_a_valid_alertmanager_configuration(amtool: str) 
     [("critical", "tevo-pager"), ("warning", "tevo-chat"), ("info", "tevo-digest")],
 )
 def test_critical_pages_a_person(amtool: str, severity: str, receiver: str) -> None:
-    example = MONITORING / "alertmanager-routing.example.yaml"
+    example = ROOT / "deploy/alertmanager/routing.example.yaml"
     labels = ["alertname=TevoIngressDown", f"severity={severity}"]
     result = _run(amtool, "config", "routes", "test", f"--config.file={example}", *labels)
     assert result.returncode == 0, result.stdout + result.stderr
