@@ -13,6 +13,7 @@ from contracts import variables
 from contracts.release import version
 from contracts.settings_errors import describe, unknown_variables
 from contracts.tracing import configure_tracing
+from contracts.tracing import enabled as tracing_enabled
 from ingress.logs import configure_ingress_logging
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
@@ -45,12 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         problems = "".join(f"\n  {line}" for line in describe(exc))
         print(f"ingress: invalid settings:{problems}", file=sys.stderr)
         return 2
-    shutdown_tracing = configure_tracing("tevo-ingress")
     configure_ingress_logging(
         settings.log_level,
         settings.log_format,
         message_key=settings.log_message_key,
-        traced=shutdown_tracing is not None,
+        traced=tracing_enabled(),
     )
     if not tokens_acceptable(settings):
         return 2
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_workers(settings)
     from ingress.listen import serve  # noqa: PLC0415 - a parent of workers never serves: it stays small without aiohttp and the app
 
+    # Here, not before the workers: a parent of workers makes no span (each worker traces).
+    shutdown_tracing = configure_tracing("tevo-ingress")
     try:
         return serve(settings)
     finally:
