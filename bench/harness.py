@@ -184,8 +184,8 @@ async def _delete_declared(ns: str) -> None:
 
     topology = ProcessorSettings(namespace=ns).topology
     queues = all_queues(topology, CONSUMERS, ProcessorSettings().retry_delays)
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
+    connection = await aio_pika.connect(AMQP_URL, timeout=30)
+    async with connection, asyncio.timeout(120):  # a broker that stopped answering ends the bench
         channel = await connection.channel()
         for queue in queues:
             await channel.queue_delete(queue.name)
