@@ -23,6 +23,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from contracts.tracing import extract
 
 tracer = trace.get_tracer("ingress")
+# Probes and scrapes, every few seconds from every kubelet and Prometheus: a trace each would
+# bury the webhooks' in the backend, and tell nothing /metrics does not.
+UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @web.middleware
@@ -30,6 +33,8 @@ async def server_span(request: web.Request, handler: Handler) -> web.StreamRespo
     """One SERVER span per request: `POST /webhooks/tevo/{token}`, its status, no path."""
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else None
+    if route in UNTRACED:
+        return await handler(request)
     attributes: dict[str, str | int] = {
         "http.request.method": request.method,
         "url.scheme": request.scheme,
