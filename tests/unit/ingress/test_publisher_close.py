@@ -11,7 +11,6 @@ from aiormq.exceptions import AMQPConnectionError
 
 from contracts import Topology
 from contracts.brokers import Brokers
-from ingress import publisher as module
 from ingress.publisher import Publisher
 
 
@@ -28,7 +27,7 @@ async def test_close_during_a_connect_that_swallows_the_cancellation(
             raise AMQPConnectionError("cancelled while connecting") from None
         raise AssertionError("never reached")
 
-    monkeypatch.setattr(module.aio_pika, "connect", connect)
+    monkeypatch.setattr(aio_pika, "connect", connect)  # what the publisher calls
     publisher = Publisher(
         Brokers.parse("amqp://guest:guest@127.0.0.1:1/"), Topology("unit"), confirm_timeout=1
     )
