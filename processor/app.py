@@ -25,11 +25,10 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
-from processor.deps import Deps
+from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
-from processor.ops.review_watch import watching
-from processor.runtime.message import Consumer
+from processor.pos.review_watch import watching
+from processor.runtime.health import Health
 from processor.runtime.pause import Pause
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings

@@ -17,9 +17,8 @@ from typing import Any
 import structlog
 
 from contracts import CLIENT, OFFICE, Order
-from processor.deps import OfficeCustomers
 from processor.errors import Conflict
-from processor.runtime.message import Connection
+from processor.handler import Connection, OfficeCustomers
 
 log = structlog.get_logger("processor.pos.customers")
 

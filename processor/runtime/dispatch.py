@@ -33,11 +33,11 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts.topology import Topology
-from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
+from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
-from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
+from processor.runtime.message import decode, decoded, lock_order
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key

@@ -1,62 +1,16 @@
-"""What a consumer's handler is given and what it gives back; a delivery decoded into an `Inbound`.
-
-A handler is a plain async function of (message, transaction connection, dependencies). It never
-acks, connects or commits: `processor.runtime.dispatch` owns all three.
-"""
+"""A delivery decoded into the handler contract's `Inbound`, and its place in its batch."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
-import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from contracts import BodyError, Order, OrderItem, message_id, parse_order, parse_order_item
 from contracts import envelope as h
-from processor.deps import Deps
+from contracts import message_id
 from processor.errors import ContractViolation
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """One webhook as the processor sees it: the envelope's fields and the raw body."""
-
-    message_id: str
-    recipient: str
-    event_type: str
-    body: bytes
-    order_group_id: int | None = None
-    event_id: int | None = None
-    received_at: datetime | None = None
-    headers: dict[str, Any] = field(default_factory=dict)
-
-    def order(self) -> Order:
-        """The body as an order; a body that is not one is a contract violation.
-
-        Parsed once: the dispatcher reads the order id to sort a batch, the handler the rest.
-        """
-        parsed = self._parsed_order
-        if isinstance(parsed, BodyError):
-            raise ContractViolation(f"body is not an order: {parsed}")
-        return parsed
-
-    @cached_property
-    def _parsed_order(self) -> Order | BodyError:
-        try:
-            return parse_order(self.body)
-        except BodyError as exc:
-            return exc
-
-    def order_item(self) -> OrderItem:
-        try:
-            return parse_order_item(self.body)
-        except BodyError as exc:
-            raise ContractViolation(f"body is not an order item: {exc}") from None
+from processor.handler import Consumer, Inbound
 
 
 def decode(delivery: AbstractIncomingMessage) -> Inbound:
@@ -93,59 +47,6 @@ def _optional_int(value: object) -> int | None:
     if not isinstance(value, int | str):
         raise TypeError(f"expected an integer, got {type(value).__name__}")
     return int(value)
-
-
-class Record(StrEnum):
-    """Kinds of POS record a handler may create; the dispatcher counts them after the commit."""
-
-    SALE = "sale"
-    INVOICE = "invoice"
-    PURCHASE_ORDER = "purchase_order"
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What a handler did, for `pos.order_history`: the order it touched and a short note.
-
-    `created` lists the records this message created (none for an update), for the
-    `tevo_pos_records_created_total` metric.
-    """
-
-    tevo_order_id: int | None
-    note: str
-    state: str | None = None
-    created: tuple[Record, ...] = ()
-    # What to do once the transaction committed, never before (e.g. cache a customer id):
-    # a message rolled back leaves no trace in the process either.
-    after_commit: tuple[Callable[[], None], ...] = ()
-
-
-# A pooled or a plain connection; named here so handlers import one module.
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
-else:
-    Connection = asyncpg.Connection
-Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
-# The key of what a handler locks first (the TEvo order id, for most): a batch applies its
-# messages in this key's order, so two batches never take two orders' locks the other way round.
-LockKey = Callable[[Inbound], int]
-
-
-def order_id(inbound: Inbound) -> int:
-    """The id of the order a message's body is: what the sales and purchase handlers lock."""
-    return inbound.order().id
-
-
-@dataclass(frozen=True)
-class Consumer:
-    """A named consumer: its queue is `<ns>.<name>`, bound to `routing_keys`."""
-
-    name: str
-    routing_keys: tuple[str, ...]
-    handle: Handler
-    lock_key: LockKey = order_id
 
 
 def decoded(delivery: AbstractIncomingMessage) -> Inbound | None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from processor.deps import OrdersApi
 from processor.errors import DatabaseUnavailable, ProcessingError, UpstreamUnavailable
+from processor.handler import OrdersApi
 from processor.metrics import ProcessorMetrics
 
 log = structlog.get_logger("processor.runtime.pause")

@@ -109,7 +109,7 @@ def _page(found: Any, what: str) -> OrderPage:
 
 class TevoApi:
     """TEvo's API under `base_url` (e.g. `https://api.ticketevolution.com/v9`); handlers see it
-    as a `processor.deps.OrdersApi`."""
+    as a `processor.handler.OrdersApi`."""
 
     def __init__(
         self,
