@@ -34,7 +34,7 @@ from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
 # The wait before the next broker session grows from the first to the last, doubling.

@@ -22,7 +22,7 @@ from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi, open_api
 
-log = structlog.get_logger("processor.ops.reconcile")
+log = structlog.get_logger(__name__)
 
 NAME = "reconcile"
 HELP = "publish pending TEvo sales the POS has not seen as order_created (needs TEVO_API_*)"

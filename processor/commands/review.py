@@ -92,7 +92,7 @@ async def _act(args: argparse.Namespace, conn: Connection, deps: Deps) -> int:
         ]  # fmt: skip
         answers = [await recheck(conn, deps, order_id) for order_id in ids]
         return _report(answers) if answers else 0
-    decision = review.Decision(
+    decision = review.OperatorDecision(
         "invoice" if args.invoice else "dismiss", args.note, args.by or getpass.getuser()
     )
     return _report([await review.resolve(conn, deps, args.order_id, decision)])

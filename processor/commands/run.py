@@ -16,7 +16,7 @@ from processor.runtime.dispatch import Outcome
 from processor.runtime.health import Health
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 NAME = "run"
 HELP = "consume every registered consumer's queue (the default)"

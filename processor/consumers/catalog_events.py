@@ -8,7 +8,7 @@ from contracts import EventType, Recipient, routing_key
 from processor.handler import Connection, Consumer, Deps, Inbound
 from processor.pos.catalog import parse, record_event
 
-log = structlog.get_logger("processor.catalog")
+log = structlog.get_logger(__name__)
 
 
 async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> None:

@@ -26,7 +26,7 @@ from processor.handler import Consumer
 from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import publish_copy
 
-log = structlog.get_logger("processor.unrouted")
+log = structlog.get_logger(__name__)
 
 
 def topic_matches(pattern: str, key: str) -> bool:

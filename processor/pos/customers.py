@@ -20,7 +20,7 @@ from contracts import CLIENT, OFFICE, Order
 from processor.errors import Conflict
 from processor.handler import Connection, OfficeCustomers
 
-log = structlog.get_logger("processor.pos.customers")
+log = structlog.get_logger(__name__)
 
 FIND_CLIENT_BY_ID_SQL = "SELECT id FROM pos.customers WHERE tevo_client_id = $1"
 # Spelled like the unique index customers_email_key so Postgres uses it.

@@ -16,7 +16,7 @@ from processor.pos.review import Answer, Result, record_operator_act
 from processor.pos.sale_versions import Incoming
 from processor.pos.sales import settle_sale
 
-log = structlog.get_logger("processor.pos.recheck")
+log = structlog.get_logger(__name__)
 
 KNOWN_SQL = "SELECT order_group_id FROM pos.sales WHERE tevo_order_id = $1"
 

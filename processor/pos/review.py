@@ -130,7 +130,7 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Decision:
+class OperatorDecision:
     """An operator's word on a sale: `invoice` or `dismiss`, why, and who."""
 
     action: str
@@ -142,7 +142,9 @@ class _Undo(Exception):
     """Rolls back an `--invoice` the rules would not turn into a standing invoice."""
 
 
-async def resolve(conn: Connection, deps: Deps, order_id: int, decision: Decision) -> Answer:
+async def resolve(
+    conn: Connection, deps: Deps, order_id: int, decision: OperatorDecision
+) -> Answer:
     """Record an operator's `invoice` or `dismiss` for a sale that needs a person."""
 
     async def attempt(deps: Deps) -> Answer:
@@ -163,7 +165,9 @@ async def resolve(conn: Connection, deps: Deps, order_id: int, decision: Decisio
         return Answer(Result.NOTHING_TO_DO, str(undo))
 
 
-async def _resolve(conn: Connection, deps: Deps, order_id: int, decision: Decision) -> Answer:
+async def _resolve(
+    conn: Connection, deps: Deps, order_id: int, decision: OperatorDecision
+) -> Answer:
     await conn.execute(LOCK_SQL, order_id)
     sale = await conn.fetchrow(SALE_SQL, deps.settings.fraud_wait_limit, order_id)
     if sale is None:

@@ -25,7 +25,7 @@ from processor.pos.sale_rules import Context, Target, Version, settle
 from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
 from processor.tevo.verify import check_before_invoicing
 
-log = structlog.get_logger("processor.pos.sales")
+log = structlog.get_logger(__name__)
 
 # Held until commit: two consumers never interleave on one order, even before its row exists.
 # Hashed under a name of its own so it cannot meet another kind of advisory lock.

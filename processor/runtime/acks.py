@@ -19,7 +19,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 
 class Acks:

@@ -20,7 +20,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from processor.handler import Consumer
 from processor.runtime.dispatch import Dispatcher
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 
 class Batcher:

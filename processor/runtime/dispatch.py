@@ -37,14 +37,14 @@ from processor.errors import ContractViolation, ProcessingError, translate
 from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
-from processor.runtime.message import decode, decoded, lock_order
+from processor.runtime.message import batch_position, decoded
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
 from processor.runtime.transaction import Applier, Step, classify, log_context
 
-log = structlog.get_logger("processor.runtime.dispatch")
-_stdlib_log = logging.getLogger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -89,50 +89,50 @@ class Dispatcher:
         """
         if self.pause.active:
             return [await self._hold(consumer, delivery) for delivery in deliveries]
-        batch = [(d, inbound) for d in deliveries if (inbound := decoded(d)) is not None]
+        pairs = [(delivery, decoded(delivery)) for delivery in deliveries]  # decoded once
+        batch = [(d, inbound) for d, inbound in pairs if isinstance(inbound, Inbound)]
         if len(batch) < 2:
-            return [await self._alone(consumer, delivery) for delivery in deliveries]
-        batch.sort(key=lambda pair: lock_order(consumer, pair[1]))
+            return [await self._alone(consumer, d, inbound) for d, inbound in pairs]
+        batch.sort(key=lambda pair: batch_position(consumer, pair[1]))
         started = time.perf_counter()
         try:
             steps = await self.applier.apply(consumer, [inbound for _, inbound in batch])
         except Exception as exc:  # noqa: BLE001 - nothing was committed: each message gets its own try below
             _log_batch_failure(exc, len(batch))
             self.metrics.batch_fallbacks.labels(consumer.name).inc()
-            return [await self._alone(consumer, delivery) for delivery in deliveries]
+            return [await self._alone(consumer, d, inbound) for d, inbound in pairs]
         outcomes = await self._settle(consumer, batch, steps)
         seconds = time.perf_counter() - started  # what each message waited for: the whole batch
         observe = self.metrics.handler_seconds.labels(consumer.name).observe
         for _ in batch:
             observe(seconds)
-        in_batch = {id(delivery) for delivery, _ in batch}
-        undecodable = [d for d in deliveries if id(d) not in in_batch]
-        return outcomes + [await self._alone(consumer, delivery) for delivery in undecodable]
+        undecodable = [(d, inbound) for d, inbound in pairs if not isinstance(inbound, Inbound)]
+        return outcomes + [await self._alone(consumer, d, error) for d, error in undecodable]
 
-    async def _alone(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
-        """One delivery in a batch of its own, whose failure is that message's."""
+    async def _alone(
+        self,
+        consumer: Consumer,
+        delivery: AbstractIncomingMessage,
+        inbound: Inbound | ContractViolation,
+    ) -> Outcome:
+        """One delivery (`inbound`: decoded, or why it could not be) in a batch of its own,
+        whose failure is that message's."""
         if self.pause.active:
             return await self._hold(consumer, delivery)
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(
-            consumer=consumer.name, message_id=delivery.message_id
-        )
-        try:
-            try:
-                inbound = decode(delivery)
-                structlog.contextvars.bind_contextvars(
-                    event_type=inbound.event_type, order_group_id=inbound.order_group_id
-                )
-                (step,) = await self.applier.apply(consumer, [inbound])
-            except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
-                step = Step(error=classify(exc))
-            if step.error is not None:
-                outcome = await self._fail(consumer, delivery, step.error)
+        with log_context(consumer, inbound, delivery.message_id):
+            if isinstance(inbound, ContractViolation):
+                outcome = await self._fail(consumer, delivery, inbound, inbound)
             else:
-                await self.acks.ack([delivery])
-                outcome = self._acked(consumer, inbound, step, datetime.now(UTC))
-        finally:
-            structlog.contextvars.clear_contextvars()
+                try:
+                    (step,) = await self.applier.apply(consumer, [inbound])
+                except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
+                    step = Step(error=classify(exc))
+                if step.error is not None:
+                    outcome = await self._fail(consumer, delivery, step.error, inbound)
+                else:
+                    await self.acks.ack([delivery])
+                    outcome = self._acked(consumer, inbound, step, datetime.now(UTC))
         self.metrics.messages.labels(consumer.name, outcome.value).inc()
         self.metrics.handler_seconds.labels(consumer.name).observe(time.perf_counter() - started)
         return outcome
@@ -156,7 +156,7 @@ class Dispatcher:
             if step.error is not None:
                 delivery, inbound = batch[i]
                 with log_context(consumer, inbound):
-                    outcomes[i] = await self._fail(consumer, delivery, step.error)
+                    outcomes[i] = await self._fail(consumer, delivery, step.error, inbound)
         for outcome, count in Counter(outcomes.values()).items():
             self.metrics.messages.labels(consumer.name, outcome.value).inc(count)
         return list(outcomes.values())
@@ -179,11 +179,15 @@ class Dispatcher:
         return Outcome.APPLIED
 
     async def _fail(
-        self, consumer: Consumer, delivery: AbstractIncomingMessage, error: ProcessingError
+        self,
+        consumer: Consumer,
+        delivery: AbstractIncomingMessage,
+        error: ProcessingError,
+        inbound: Inbound | ContractViolation,
     ) -> Outcome:
         if self.pause.active:
             return await self._hold(consumer, delivery, counted=False)
-        probe = outage_probe(error, self.pool, self.deps.tevo_api, _order_id(delivery))
+        probe = outage_probe(error, self.pool, self.deps.tevo_api, _order_id(inbound))
         if probe is not None and not await probe():
             self.pause.trip(error, probe)
             return await self._hold(consumer, delivery, counted=False)
@@ -222,10 +226,9 @@ class Dispatcher:
         return Outcome.PAUSED
 
 
-def _order_id(delivery: AbstractIncomingMessage) -> int | None:
-    """The order a delivery is about, for a probe of TEvo's API; None when it is no order."""
-    inbound = decoded(delivery)
-    if inbound is None:
+def _order_id(inbound: Inbound | ContractViolation) -> int | None:
+    """The order a message is about, for a probe of TEvo's API; None when it is no order."""
+    if isinstance(inbound, ContractViolation):
         return None
     try:
         return inbound.order().id

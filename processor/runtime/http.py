@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from processor.metrics import ProcessorMetrics
 from processor.runtime.health import Health
 
-log = structlog.get_logger("processor.runtime.http")
+log = structlog.get_logger(__name__)
 
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", ProcessorMetrics)

@@ -49,15 +49,16 @@ def _optional_int(value: object) -> int | None:
     return int(value)
 
 
-def decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
-    """The delivery as an `Inbound`, or None when its headers break the contract."""
+def decoded(delivery: AbstractIncomingMessage) -> Inbound | ContractViolation:
+    """The delivery as an `Inbound`, or why its headers break the contract (the dispatcher
+    dead-letters it, saying why)."""
     try:
         return decode(delivery)
-    except ContractViolation:
-        return None  # the dispatcher dead-letters it, saying why
+    except ContractViolation as exc:
+        return exc
 
 
-def lock_order(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
+def batch_position(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
     """Where a message goes in its batch: by what its handler locks, then by its id (so the
     inbox rows, too, are always written in one order); -1 when its body has no such key (the
     handler rejects it)."""

@@ -24,7 +24,7 @@ from processor.errors import DatabaseUnavailable, ProcessingError, UpstreamUnava
 from processor.handler import OrdersApi
 from processor.metrics import ProcessorMetrics
 
-log = structlog.get_logger("processor.runtime.pause")
+log = structlog.get_logger(__name__)
 
 PROBE_TIMEOUT = 5.0
 FIRST_PROBE_DELAY = 1.0

@@ -22,7 +22,7 @@ from contracts.topology import RETRY_QUEUE_HEADER, Topology
 from processor.errors import ProcessingError, Retryable
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 PERMANENT_FAILURE = "permanent_failure"
 RETRIES_EXHAUSTED = "retries_exhausted"

@@ -36,7 +36,7 @@ from processor.runtime.republish import Publisher
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 
 async def connect_plain(settings: ProcessorSettings, role: str) -> AbstractConnection:

@@ -33,7 +33,7 @@ from processor.errors import (
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 # A batch claims the inbox rows of all its messages in one statement before the first savepoint:
 # the ids that come back are new and applied; the others are duplicates (applied before, or by a
@@ -186,8 +186,16 @@ def classify(exc: Exception) -> ProcessingError:
     return Retryable(f"unexpected {type(exc).__name__}")
 
 
-def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
-    """Log context of one message: every line logged while it is applied or settled says which."""
+def log_context(
+    consumer: Consumer, inbound: Inbound | Exception, message_id: str | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """Log context of one message: every line logged while it is applied or settled says which.
+
+    The one way the processor binds it. `inbound` is the decoded message, or why it could not
+    be decoded: then the delivery's `message_id` is all there is to say.
+    """
+    if not isinstance(inbound, Inbound):
+        return _Bound({"consumer": consumer.name, "message_id": message_id})
     return _Bound(
         {
             "consumer": consumer.name,

@@ -23,7 +23,7 @@ from contracts import OFFICE, FraudCheck, Order
 from processor.errors import NeedsVerification, UpstreamUnavailable
 from processor.handler import Deps
 
-log = structlog.get_logger("processor.tevo.verify")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
