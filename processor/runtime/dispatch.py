@@ -1,19 +1,42 @@
-"""The one place that decides a message's outcome.
+"""The one place that decides a message's outcome, and the one table saying which.
 
-For each delivery: decode it, apply it in a Postgres transaction (`processor.runtime.transaction`:
-handler, inbox, history), commit, and only then ack. Failures follow `processor.errors`: a
-`Retryable` goes to a delay queue and comes back, until its attempts run out; a `Permanent` is
-dead-lettered at once with the reason in its headers. Every republish waits for RabbitMQ's confirm
-before the original is acked, so a crash in between duplicates a message (which the inbox absorbs)
-but never loses one.
+For each delivery: decode it (once), apply it in a Postgres transaction
+(`processor.runtime.transaction`: handler, inbox, history), commit, and only then ack. A batch
+(`handle_batch`) applies several deliveries of one consumer in one transaction, a savepoint
+each, and acks the committed ones together (`processor.runtime.acks`); a single delivery is a
+batch of one. Every republish (to a delay or dead-letter queue) waits for RabbitMQ's confirm
+before the original is acked, so a crash in between duplicates a message (which the inbox
+absorbs) but never loses one.
 
-A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
-a savepoint of its own, and acks them after the one commit, together where it can
-(`processor.runtime.acks`); a single delivery is a batch of one.
-A message that fails is rolled back to its savepoint alone and then retried or dead-lettered as
-above. When the batch itself fails (the connection, a conflict, a timeout, the commit), nothing
-of it was committed and each message is handled again in a batch of its own, so no message can
-hold a batch back.
+What happens to error X (the errors are `processor.errors`'; asyncpg's are translated there,
+aiohttp's in `processor.tevo.api`, anything else counts as a `Retryable` "unexpected <type>"):
+
+    Error (or event)                 Outcome
+    -------------------------------  ------------------------------------------------------------
+    none: applied, or a duplicate    ack, after the commit
+    ContractViolation (body or       dead letter at once, reason `permanent_failure`
+      headers), UpstreamRejected,
+      any other Permanent
+    Retryable, incl. an unexpected   delay: a copy to the delay queue of its attempt's tier
+      exception and a single         (`TEVO_RETRY_DELAYS`), then ack; dead letter
+      message's Conflict             `retries_exhausted` once `TEVO_RETRY_MAX_ATTEMPTS` failed
+    UpstreamUnauthorized             delay (one setting for every message: the retry schedule
+                                     gives an operator the time to fix it)
+    DatabaseUnavailable              pause when a probe of Postgres fails too: nack (no attempt
+                                     spent), stop consuming, probe until it answers
+                                     (`processor.runtime.pause`); else delay
+    UpstreamUnavailable              pause when verification is on and a probe of TEvo fails
+                                     too; else delay
+    NeedsVerification                none here: the transaction fetches TEvo's answer outside
+                                     and applies the message again (asked twice: Retryable)
+    the batch fails whole (Database- batch split: nothing was committed; each message is applied
+      Unavailable, Conflict, a       again in a batch of its own and takes its own row above
+      timeout, the commit)
+    the delay or dead-letter copy    requeue: nack, the broker redelivers
+      is not confirmed in time
+    anything, while paused           requeue: nack, no attempt spent
+    20 deliveries of one message     the broker dead-letters it (`x-delivery-limit`), reason
+      (e.g. a crash loop)            `delivery_limit`
 """
 
 from __future__ import annotations

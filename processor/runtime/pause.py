@@ -7,7 +7,7 @@ probe of that dependency fails too, the dispatcher requeues the message and trip
 requeues whatever it is handed while paused. The runtime then stops consuming (what it holds
 goes back to the queue unacked), probes with a growing interval, and consumes again once the
 dependency answers. A failure whose dependency does answer (a slow query, a lock timeout) is the
-message's own and takes the retry path.
+message's own and takes the retry path (the table in `processor.runtime.dispatch`).
 """
 
 from __future__ import annotations
