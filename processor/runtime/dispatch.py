@@ -60,11 +60,11 @@ from processor.errors import ContractViolation, ProcessingError, translate
 from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
-from processor.runtime.message import batch_position, decoded
+from processor.runtime.message import batch_position, decoded, log_context
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
-from processor.runtime.transaction import Applier, Step, classify, log_context
+from processor.runtime.transaction import Applier, Step, classify
 
 log = structlog.get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)

@@ -1,10 +1,14 @@
-"""A delivery decoded into the handler contract's `Inbound`, and its place in its batch."""
+"""A delivery as the handler contract's `Inbound`: decoded, placed in its batch, logged with."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import envelope as h
@@ -66,3 +70,40 @@ def batch_position(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
         return consumer.lock_key(inbound), inbound.message_id
     except ContractViolation:
         return -1, inbound.message_id
+
+
+def log_context(
+    consumer: Consumer, inbound: Inbound | Exception, message_id: str | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """Log context of one message: every line logged while it is applied or settled says which.
+
+    The one way the processor binds it. `inbound` is the decoded message, or why it could not
+    be decoded: then the delivery's `message_id` is all there is to say.
+    """
+    if not isinstance(inbound, Inbound):
+        return _Bound({"consumer": consumer.name, "message_id": message_id})
+    return _Bound(
+        {
+            "consumer": consumer.name,
+            "message_id": inbound.message_id,
+            "event_type": inbound.event_type,
+            "order_group_id": inbound.order_group_id,
+        }
+    )
+
+
+class _Bound(contextlib.AbstractContextManager[None]):
+    """structlog's `bound_contextvars`, without reading the whole context first: entered for
+    every message, it cost half as much again as binding and resetting alone."""
+
+    __slots__ = ("_fields", "_tokens")
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
+
+    def __exit__(self, *_: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)

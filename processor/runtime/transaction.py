@@ -11,12 +11,10 @@ dead-letters: `processor.runtime.dispatch` decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 import structlog
@@ -32,6 +30,7 @@ from processor.errors import (
 )
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.runtime.message import log_context
 
 log = structlog.get_logger(__name__)
 
@@ -184,43 +183,6 @@ def classify(exc: Exception) -> ProcessingError:
     # with its type once the attempts run out, so it is visible and never a crash loop.
     log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
     return Retryable(f"unexpected {type(exc).__name__}")
-
-
-def log_context(
-    consumer: Consumer, inbound: Inbound | Exception, message_id: str | None = None
-) -> contextlib.AbstractContextManager[Any]:
-    """Log context of one message: every line logged while it is applied or settled says which.
-
-    The one way the processor binds it. `inbound` is the decoded message, or why it could not
-    be decoded: then the delivery's `message_id` is all there is to say.
-    """
-    if not isinstance(inbound, Inbound):
-        return _Bound({"consumer": consumer.name, "message_id": message_id})
-    return _Bound(
-        {
-            "consumer": consumer.name,
-            "message_id": inbound.message_id,
-            "event_type": inbound.event_type,
-            "order_group_id": inbound.order_group_id,
-        }
-    )
-
-
-class _Bound(contextlib.AbstractContextManager[None]):
-    """structlog's `bound_contextvars`, without reading the whole context first: entered for
-    every message, it cost half as much again as binding and resetting alone."""
-
-    __slots__ = ("_fields", "_tokens")
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self._fields = fields
-        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
-
-    def __enter__(self) -> None:
-        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
-
-    def __exit__(self, *_: object) -> None:
-        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object, ...] | None:
