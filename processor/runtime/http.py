@@ -16,9 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processor.errors import CannotStart
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import UP, Health
+from processor.runtime.health import UP, Health
 
-log = structlog.get_logger("processor.ops.http")
+log = structlog.get_logger(__name__)
 
 SERVER = "tevo-pos-webhooks"  # no version: a scanner learns nothing to look up
 HEALTH = web.AppKey("health", Health)
