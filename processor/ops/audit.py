@@ -10,7 +10,6 @@ from __future__ import annotations
 import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from processor.runtime.message import Connection
@@ -83,5 +82,11 @@ async def acts(conn: Connection, query: Query) -> list[dict[str, Any]]:
     return [dict(r.items()) for r in rows]
 
 
-def when(value: datetime) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S %Z}"
+ONE_SQL = """
+SELECT id, at, operator, via, action, order_ids, message_ids, detail FROM pos.audit WHERE id = $1
+"""
+
+
+async def one(conn: Connection, act_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(ONE_SQL, act_id)
+    return None if row is None else dict(row.items())

@@ -97,7 +97,14 @@ async def peek(
     channel: AbstractChannel, topology: Topology, consumer: str, progress: Progress | None = None
 ) -> list[DeadLetter]:
     """Every dead letter of `consumer` (up to `PEEK_CAP`), left in the queue in its order."""
-    queue = await channel.get_queue(topology.dead_letter_queue(consumer))
+    return await peek_queue(channel, topology.dead_letter_queue(consumer), consumer, progress)
+
+
+async def peek_queue(
+    channel: AbstractChannel, name: str, consumer: str, progress: Progress | None = None
+) -> list[DeadLetter]:
+    """Every message of queue `name` (up to `PEEK_CAP`), left in the queue in its order."""
+    queue = await channel.get_queue(name)
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
     progress = progress if progress is not None else Silent()
