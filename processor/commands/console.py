@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 
-from processor.console.app import serve
+from processor.console.app import running
 from processor.settings import ProcessorSettings
 
 NAME = "console"
@@ -30,5 +30,6 @@ async def main(_args: argparse.Namespace, settings: ProcessorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop)
+    async with running(settings):
+        await stop.wait()
     return 0

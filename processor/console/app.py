@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
 
 import asyncpg
@@ -36,6 +36,7 @@ def create_app(console: Console) -> web.Application:
     app.on_response_prepare.append(on_prepare)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/static/console.css", stylesheet)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/login", signin.login_page)
     app.router.add_post("/login", signin.login)
     app.router.add_post("/logout", signin.logout)
@@ -51,6 +52,10 @@ def create_app(console: Console) -> web.Application:
     return app
 
 
+async def no_icon(_request: web.Request) -> web.Response:
+    return web.Response(status=204)  # browsers ask; there is none, and no error to log
+
+
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -64,10 +69,9 @@ async def stylesheet(_request: web.Request) -> web.Response:
     )
 
 
-async def serve(
-    settings: ProcessorSettings, stop: asyncio.Event, started: asyncio.Event | None = None
-) -> None:
-    """Serve the console on TEVO_CONSOLE_HOST:TEVO_CONSOLE_PORT until `stop` is set."""
+@asynccontextmanager
+async def running(settings: ProcessorSettings) -> AsyncIterator[int]:
+    """Serve the console on TEVO_CONSOLE_HOST:TEVO_CONSOLE_PORT inside the block; its port."""
     assert settings.console_secret_key is not None  # noqa: S101 - the command checked it
     async with AsyncExitStack() as stack:
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
@@ -86,12 +90,10 @@ async def serve(
         runner = web.AppRunner(create_app(console), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.console_host, settings.console_port)
-        await site.start()
-        log.info("console.listening", host=settings.console_host, port=_port(runner))
-        if started is not None:
-            started.set()
-        await stop.wait()
+        await web.TCPSite(runner, settings.console_host, settings.console_port).start()
+        port = _port(runner) or settings.console_port
+        log.info("console.listening", host=settings.console_host, port=port)
+        yield port
 
 
 def _port(runner: web.AppRunner) -> int | None:

@@ -119,7 +119,8 @@ async def dossier(conn: Connection, order_id: int, *, reveal: bool, riskified: b
     sale = await _one(conn, SALE_SQL, order_id)
     invoice = await _one(conn, INVOICE_SQL, order_id)
     purchase = await _one(conn, PURCHASE_SQL, order_id)
-    if sale is not None and not reveal:
+    # An Office is one of TEvo's brokerages, not a person: its name is no buyer's detail.
+    if sale is not None and not reveal and sale["buyer_type"] != "Office":
         for key, kind in (("customer_name", ""), ("customer_email", "email")):
             sale[key] = mask(sale[key], kind)
         sale["customer_phone"] = mask(sale["customer_phone"], "phone")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 # Whole subtrees of an order body that describe the buyer: every leaf but an `id` is personal.
-BUYER_TREES = ("client", "buyer", "recipient", "shipments", "billing_address", "shipping_address")
+BUYER_TREES = ("client", "buyer", "recipient", "billing_address", "shipping_address")
 # Elsewhere (an item, an event, the seller): only fields that are plainly a person's contact.
 PERSONAL_KEYS = re.compile(r"email|phone|first_name|last_name|shipping_address|billing_address")
 

@@ -76,9 +76,12 @@ async def end(conn: Connection, session: Session) -> None:
     await conn.execute(END_SQL, session.token_hash)
 
 
-def login_nonce(key: bytes) -> tuple[str, str]:
-    """(cookie value, form token) guarding the sign-in form itself against forged posts."""
-    nonce = secrets.token_urlsafe(24)
+def login_nonce(key: bytes, kept: str | None = None) -> tuple[str, str]:
+    """(cookie value, form token) guarding the sign-in form itself against forged posts.
+
+    A nonce the browser `kept` from an earlier form is reused, so two open sign-in tabs work.
+    """
+    nonce = kept if kept and 20 <= len(kept) <= 64 and kept.isascii() else secrets.token_urlsafe(24)
     return nonce, f"{nonce}.{_mac(key, 'login', nonce)}"
 
 

@@ -16,7 +16,7 @@ WRONG = "Wrong name or password."
 
 def _form(request: web.Request, status: int = 200, error: str = "", name: str = "") -> web.Response:
     console = request.app[CONSOLE]
-    nonce, token = sessions.login_nonce(console.key)
+    nonce, token = sessions.login_nonce(console.key, request.cookies.get(NONCE_COOKIE))
     response = render(request, "login.html", status, error=error, name=name, login_token=token)
     response.set_cookie(
         NONCE_COOKIE,
