@@ -97,11 +97,12 @@ def csrf_good(session: Session, token: str | None) -> bool:
 class Throttle:
     """Sign-in backoff per operator name and per client address, in this process.
 
-    After `FREE` failures in a row, each further attempt must wait twice as long as the one
-    before (up to `CEILING` seconds); a success clears the name's and the address's count.
+    After `FREE` failures in a row, the next attempt waits `FIRST` seconds, and each failure
+    after that doubles the wait (up to `CEILING`); a success clears the name's and the address's
+    count. Attempts refused for waiting do not count: a person who waits is not punished more.
     """
 
-    FREE, CEILING, BOUND = 3, 300.0, 10_000
+    FREE, FIRST, CEILING, BOUND = 3, 5.0, 300.0, 10_000
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
@@ -118,7 +119,8 @@ class Throttle:
         now = self._now()
         for k in keys:
             count = self._failures.get(k, (0, now))[0] + 1
-            delay = 0.0 if count <= self.FREE else min(2.0 ** (count - self.FREE), self.CEILING)
+            extra = count - self.FREE - 1
+            delay = 0.0 if extra < 0 else min(self.FIRST * 2.0**extra, self.CEILING)
             self._failures[k] = (count, now + delay)
 
     def succeeded(self, *keys: str) -> None:

@@ -56,7 +56,13 @@ async def console(console_settings: ProcessorSettings) -> AsyncIterator[str]:
 
 async def cli(settings: ProcessorSettings, *args: str, stdin: str = "") -> tuple[int, str, str]:
     """`python -m processor ARGS` against the test's stores, as an operator runs it."""
-    env = service_env({"TEVO_DATABASE_URL": settings.database_url, "TEVO_NAMESPACE": settings.namespace, "TEVO_AMQP_URL": settings.amqp_url})
+    env = service_env(
+        {
+            "TEVO_DATABASE_URL": settings.database_url,
+            "TEVO_NAMESPACE": settings.namespace,
+            "TEVO_AMQP_URL": settings.amqp_url,
+        }
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "processor", *args, cwd=ROOT, env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -118,9 +118,12 @@ async def test_an_operator_works_an_order_through(
     await row.locator("button[value=dismiss]").click()
     await expect(page.locator("[role=status]")).to_contain_text(f"Done by {OPERATOR}")
     await expect(page.locator("table.review")).to_have_count(0)
-    assert await db.fetchval(
-        "SELECT review_decided_by FROM pos.sales WHERE tevo_order_id = $1", scenario.HELD
-    ) == OPERATOR
+    assert (
+        await db.fetchval(
+            "SELECT review_decided_by FROM pos.sales WHERE tevo_order_id = $1", scenario.HELD
+        )
+        == OPERATOR
+    )
 
     message_id = await _dry_run_then_replay(page, console)
 
@@ -128,7 +131,9 @@ async def test_an_operator_works_an_order_through(
     audit = page.locator("table.audit")
     for action in ("dossier.reveal", "review.dismiss", "dead_letters.replay", "operators.add"):
         await expect(audit).to_contain_text(action)
-    await expect(audit.locator("tr", has_text="dead_letters.replay")).to_contain_text(message_id[:12])
+    await expect(audit.locator("tr", has_text="dead_letters.replay")).to_contain_text(
+        message_id[:12]
+    )
 
     await page.click("text=Sign out")
     await expect(page).to_have_url(f"{console}/login")
