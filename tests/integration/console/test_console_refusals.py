@@ -11,8 +11,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.integration.console.conftest import OPERATOR, PASSWORD, cli
 from processor.settings import ProcessorSettings
+from tests.integration.console.conftest import OPERATOR, PASSWORD, cli
 from tests.payloads import order
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,8 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
     async with client:
         assert status == 303
         cookie = next(c for c in client.cookie_jar if c.key == "tevo_console")
-        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        assert cookie["httponly"]
+        assert cookie["samesite"] == "Strict"
         forged = {"action": "dismiss", "note": "forged"}
         for data in (forged, {**forged, "csrf": "not-the-token"}):
             response = await client.post(f"/review/{HELD}/resolve", data=data)
@@ -77,7 +78,8 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
         page = await client.get("/review")
         assert page.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
-        assert "aiohttp" not in page.headers["Server"] and "Python" not in page.headers["Server"]
+        assert "aiohttp" not in page.headers["Server"]
+        assert "Python" not in page.headers["Server"]
     assert (
         await db.fetchval("SELECT review_decision FROM pos.sales WHERE tevo_order_id = $1", HELD)
         is None
@@ -85,7 +87,8 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
     assert await db.fetchval("SELECT count(*) FROM pos.audit WHERE via = 'console'") == 0
 
 
-async def test_repeated_failures_slow_sign_in_down(console: str, operator: str) -> None:
+@pytest.mark.usefixtures("operator")
+async def test_repeated_failures_slow_sign_in_down(console: str) -> None:
     statuses = []
     for _ in range(5):
         client, status = await _signed_in(console, "wrong-password-again")
