@@ -119,8 +119,10 @@ async def signed_in(request: web.Request, handler: Handler) -> web.StreamRespons
     if request.path in OPEN_PATHS:
         return await handler(request)
     console = request.app[CONSOLE]
-    async with console.pool.acquire() as conn:
-        session = await sessions.find(conn, console.key, request.cookies.get(cookie_name(request)))
+    cookie, session = request.cookies.get(cookie_name(request)), None
+    if cookie:  # no cookie, no trip to the database
+        async with console.pool.acquire() as conn:
+            session = await sessions.find(conn, console.key, cookie)
     if session is None:
         raise web.HTTPSeeOther("/login")
     request[SESSION] = session
