@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
@@ -35,6 +36,7 @@ def create_app(console: Console) -> web.Application:
     app[TEMPLATES] = templates()
     app.on_response_prepare.append(on_prepare)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/static/console.css", stylesheet)
     app.router.add_get("/favicon.ico", no_icon)
     app.router.add_get("/login", signin.login_page)
@@ -58,6 +60,24 @@ async def no_icon(_request: web.Request) -> web.Response:
 
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when Postgres answers and the broker connection is open: pages need both."""
+    console = request.app[CONSOLE]
+    database = True
+    try:
+        async with asyncio.timeout(2):
+            await console.pool.fetchval("SELECT 1")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        database = False
+    broker = not console.broker.is_closed
+    body = {"ready": database and broker, "database": _up(database), "broker": _up(broker)}
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+def _up(up: bool) -> str:
+    return "up" if up else "down"
 
 
 STYLESHEET = (resources.files("processor.console") / "static" / "console.css").read_bytes()

@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
 }
 NO_CSRF = "This form was not sent from a console page (no valid CSRF token). Nothing was changed."
 UNAVAILABLE = "The database, the broker or TEvo's API did not answer"
-OPEN_PATHS = frozenset({"/login", "/healthz", "/static/console.css", "/favicon.ico"})
+OPEN_PATHS = frozenset({"/login", "/healthz", "/readyz", "/static/console.css", "/favicon.ico"})
 
 
 @dataclass(frozen=True)
