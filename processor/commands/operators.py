@@ -8,6 +8,7 @@ or an unknown name to disable: exit 1 with one line.
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 import asyncpg
@@ -44,7 +45,11 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
             return 0
         by = audit.cli_operator(args.by)
         if args.action == "add":
-            password = sys.stdin.readline().rstrip("\r\n")
+            # At a terminal, asked without echo; piped, the first line.
+            if sys.stdin.isatty():
+                password = getpass.getpass(f"password for {args.name}: ")
+            else:
+                password = sys.stdin.readline().rstrip("\r\n")
             try:
                 async with conn.transaction():
                     await accounts.add(conn, args.name, password)

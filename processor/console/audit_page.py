@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from processor.console.web import CONSOLE, render
 from processor.ops import audit
+from processor.runtime.message import Connection
 
 
 async def audit_page(request: web.Request) -> web.Response:
@@ -20,3 +23,8 @@ async def audit_page(request: web.Request) -> web.Response:
     async with request.app[CONSOLE].pool.acquire() as conn:
         acts = await audit.acts(conn, query)
     return render(request, "audit.html", acts=acts, query=query, order=order)
+
+
+async def done_act(conn: Connection, text: str) -> dict[str, Any] | None:
+    """The act a POST just recorded, shown after its redirect (`?done=ID`)."""
+    return await audit.one(conn, int(text)) if text.isdigit() and len(text) < 19 else None

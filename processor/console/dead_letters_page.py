@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from processor.console.review_page import done_act
+from processor.console.audit_page import done_act
 from processor.console.web import CONSOLE, SESSION, form_text, render
 from processor.ops import audit
 from processor.ops import dead_letters as deadletters

@@ -6,14 +6,12 @@ person, so the first wins and the second is told who decided and when; nothing i
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from processor.console.audit_page import done_act
 from processor.console.web import CONSOLE, SESSION, form_text, render
 from processor.ops import audit, review
 from processor.ops.recheck import recheck
-from processor.runtime.message import Connection
 
 MOST = 500
 STATUS = {review.Result.DONE: 200, review.Result.NOTHING_TO_DO: 409, review.Result.UNKNOWN: 404}
@@ -34,11 +32,6 @@ async def review_page(request: web.Request, answer: review.Answer | None = None)
         done=done,
         can_recheck=console.api is not None,
     )
-
-
-async def done_act(conn: Connection, text: str) -> dict[str, Any] | None:
-    """The act a POST just recorded, shown after its redirect (`?done=ID`)."""
-    return await audit.one(conn, int(text)) if text.isdigit() and len(text) < 19 else None
 
 
 def _order_id(request: web.Request) -> int:
