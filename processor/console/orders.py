@@ -6,7 +6,7 @@ from aiohttp import web
 
 from processor.console.dossier import dossier, search
 from processor.console.held import held_copies
-from processor.console.web import CONSOLE, SESSION, render
+from processor.console.web import CONSOLE, SESSION, order_id_of, render
 from processor.ops import audit
 from processor.registry import CONSUMERS
 
@@ -20,20 +20,13 @@ async def search_page(request: web.Request) -> web.Response:
     return render(request, "search.html", q=words, found=found)
 
 
-def _order_id(request: web.Request) -> int:
-    text = request.match_info["order_id"]
-    if not text.isdigit() or len(text) > 18:
-        raise web.HTTPNotFound(text="an order id is a number")
-    return int(text)
-
-
 async def order_page(request: web.Request) -> web.Response:
     return await _dossier(request, reveal=False)
 
 
 async def reveal(request: web.Request) -> web.Response:
     """The dossier with the buyer's details in clear: an act of its own, recorded first."""
-    order_id = _order_id(request)
+    order_id = order_id_of(request)
     async with request.app[CONSOLE].pool.acquire() as conn:
         act = audit.Act(
             request[SESSION].operator,
@@ -47,7 +40,7 @@ async def reveal(request: web.Request) -> web.Response:
 
 
 async def _dossier(request: web.Request, *, reveal: bool) -> web.Response:
-    order_id = _order_id(request)
+    order_id = order_id_of(request)
     console = request.app[CONSOLE]
     settings = console.deps.settings
     async with console.pool.acquire() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from processor.console.audit_page import done_act
-from processor.console.web import CONSOLE, SESSION, form_text, render
+from processor.console.web import CONSOLE, SESSION, form_text, order_id_of, render
 from processor.ops import audit, review
 from processor.ops.recheck import recheck
 
@@ -34,15 +34,8 @@ async def review_page(request: web.Request, answer: review.Answer | None = None)
     )
 
 
-def _order_id(request: web.Request) -> int:
-    text = request.match_info["order_id"]
-    if not text.isdigit() or len(text) > 18:
-        raise web.HTTPNotFound(text="an order id is a number")
-    return int(text)
-
-
 async def resolve(request: web.Request) -> web.Response:
-    order_id, form = _order_id(request), await request.post()
+    order_id, form = order_id_of(request), await request.post()
     action, note = form_text(form, "action"), form_text(form, "note")
     if action not in ("invoice", "dismiss") or not note:
         answer = review.Answer(
@@ -63,7 +56,7 @@ async def resolve(request: web.Request) -> web.Response:
 
 
 async def recheck_sale(request: web.Request) -> web.Response:
-    order_id, console = _order_id(request), request.app[CONSOLE]
+    order_id, console = order_id_of(request), request.app[CONSOLE]
     if console.api is None:
         answer = review.Answer(
             review.Result.NOTHING_TO_DO, "recheck needs TEVO_API_TOKEN and TEVO_API_SECRET"

@@ -146,6 +146,8 @@ async def failures(request: web.Request, handler: Handler) -> web.StreamResponse
     """A store or broker that cannot answer is a clear 503 page, never a traceback."""
     try:
         return await handler(request)
+    except NoSuchPage as missing:
+        return render(request, "message.html", 404, title="Not found", text=str(missing))
     except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, ProcessingError) as exc:
         log.warning("console.unavailable", path=request.path, error_type=type(exc).__name__)
         return render(
@@ -155,6 +157,18 @@ async def failures(request: web.Request, handler: Handler) -> web.StreamResponse
             title="Unavailable",
             text=f"{UNAVAILABLE} ({type(exc).__name__}). Nothing was changed; try again.",
         )
+
+
+class NoSuchPage(Exception):
+    """A URL naming nothing the console can show; answered 404 with a page saying so."""
+
+
+def order_id_of(request: web.Request) -> int:
+    """The `{order_id}` of the URL: TEvo ids are positive bigints."""
+    text = request.match_info["order_id"]
+    if not text.isdigit() or len(text) > 18:
+        raise NoSuchPage(f"{text[:40]!r} is not an order id: TEvo's order ids are numbers.")
+    return int(text)
 
 
 def form_text(form: Any, name: str, default: str = "") -> str:

@@ -75,6 +75,9 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
             response = await client.post(f"/review/{HELD}/resolve", data=data)
             assert response.status == 403
             assert "Nothing was changed" in await response.text()
+        missing = await client.get("/orders/not-a-number")
+        assert missing.status == 404
+        assert "is not an order id" in await missing.text()
         page = await client.get("/review")
         assert page.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
