@@ -98,7 +98,7 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         await declare(channel, settings.topology, CONSUMERS, settings.retry_delays)
         exchange = await channel.get_exchange(settings.topology.webhooks_exchange)
         log.info("reconcile.started", every_s=every_s, namespace=settings.namespace)
-        by = audit.cli_operator(args.by)
+        by = audit.cli_operator(getattr(args, "by", None))
         return await repeat(lambda: _pass(api, pool, exchange, by, every_s), every_s, stop)
 
 
