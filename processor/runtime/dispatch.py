@@ -38,6 +38,7 @@ from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
 from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
+from processor.runtime.notify import Tell, dead_letter_notice
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
@@ -67,6 +68,7 @@ class Dispatcher:
     # The publishing connection's channel; None: copies go out on `channel` (tests, tools).
     publisher: Publisher | None = None
     acks: Acks = field(default_factory=Acks)  # the consuming channel's deliveries
+    notify: Tell | None = None  # told of each dead letter, never waited on (TEVO_NOTIFY_URL)
     applier: Applier = field(init=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +212,9 @@ class Dispatcher:
             await self.acks.nack(delivery)
             return Outcome.REQUEUED
         await self.acks.ack([delivery])
+        if decision.dead and self.notify is not None:
+            base = self.deps.settings.console_base_url
+            self.notify(dead_letter_notice(base, consumer.name, delivery, decision, error))
         return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
 
     async def _hold(

@@ -11,13 +11,21 @@ link, never a body, a buyer's detail or the error's text (it can quote the body)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
 import asyncpg
 import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from contracts.envelope import HEADER_ORDER_GROUP_ID
+from processor.errors import ContractViolation, ProcessingError
+from processor.runtime.message import decoded
+from processor.runtime.retries import Decision
 
 log = structlog.get_logger("processor.runtime.notify")
 
@@ -36,17 +44,73 @@ class Notice:
 
 
 def dead_lettered(
-    base_url: str, *, consumer: str, message_id: str, order_id: int | None, reason: str, error: str
+    base_url: str,
+    *,
+    consumer: str,
+    message_id: str,
+    order: tuple[int | None, int | None],
+    reason: str,
+    error: str,
 ) -> Notice:
-    about = f"order {order_id}" if order_id is not None else "a message with no order"
-    link = f" {base_url}/orders/{order_id}" if order_id is not None else f" {base_url}/dead-letters"
-    text = f"Dead-lettered: {about} ({consumer}): {reason}, {error}.{link}"
-    return Notice("dead_lettered", message_id, text)
+    """`order`: the TEvo order id when the body names one, and the order group id."""
+    order_id, group = order
+    if order_id is not None:
+        about, link = f"order {order_id}", f"{base_url}/orders/{order_id}"
+    elif group is not None:
+        about, link = f"order group {group}", f"{base_url}/?q={group}"
+    else:
+        about, link = "a message naming no order", f"{base_url}/dead-letters"
+    return Notice(
+        "dead_lettered",
+        message_id,
+        f"Dead-lettered: {about} ({consumer}): {reason}, {error}. {link}",
+    )
+
+
+def dead_letter_notice(
+    base_url: str,
+    consumer: str,
+    delivery: AbstractIncomingMessage,
+    decision: Decision,
+    error: ProcessingError,
+) -> Notice:
+    """The notice of `delivery` dead-lettered by `decision` after `error`."""
+    return dead_lettered(
+        base_url,
+        consumer=consumer,
+        message_id=delivery.message_id or "",
+        order=(_order_id(delivery), _group_id(delivery)),
+        reason=decision.reason or "dead-lettered",
+        error=type(error).__name__,
+    )
+
+
+def _order_id(delivery: AbstractIncomingMessage) -> int | None:
+    inbound = decoded(delivery)
+    try:
+        return None if inbound is None else inbound.order().id
+    except ContractViolation:
+        pass  # a body that breaks the contract elsewhere may still say which order it is
+    try:
+        found = json.loads(delivery.body).get("id")
+    except (ValueError, AttributeError):
+        return None
+    text = str(found) if isinstance(found, int | str) and not isinstance(found, bool) else ""
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def _group_id(delivery: AbstractIncomingMessage) -> int | None:
+    value = (delivery.headers or {}).get(HEADER_ORDER_GROUP_ID)
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return int(text) if text.isdigit() else None
 
 
 def needs_person(base_url: str, *, order_id: int, reason: str) -> Notice:
     text = f"Needs a person: sale {order_id}: {reason}. {base_url}/orders/{order_id}"
     return Notice("needs_person", str(order_id), text)
+
+
+Tell = Callable[[Notice], None]
 
 
 def first_time(pool: asyncpg.Pool) -> Callable[[Notice], Awaitable[bool]]:
@@ -56,6 +120,22 @@ def first_time(pool: asyncpg.Pool) -> Callable[[Notice], Awaitable[bool]]:
         return await pool.fetchval(FIRST_SQL, notice.kind, notice.subject) is not None
 
     return first
+
+
+@contextlib.asynccontextmanager
+async def notifying(url: str | None, pool: asyncpg.Pool) -> AsyncIterator[Tell | None]:
+    """A running notifier's `tell` while the block runs (None without a URL); stopped after."""
+    if url is None:
+        yield None
+        return
+    async with aiohttp.ClientSession() as session:
+        notifier = Notifier(url, first_time(pool), session)
+        task = asyncio.create_task(notifier.run(), name="notify")
+        try:
+            yield notifier.tell
+        finally:
+            task.cancel()
+            await asyncio.wait([task])  # its CancelledError stays inside the task
 
 
 class Notifier:

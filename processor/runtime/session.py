@@ -32,6 +32,7 @@ from processor.ops.health import Health
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
 from processor.runtime.message import Consumer
+from processor.runtime.notify import Tell
 from processor.runtime.pause import Pause
 from processor.runtime.republish import Publisher
 from processor.runtime.topology import declare
@@ -59,6 +60,7 @@ class Session:
     deps: Deps
     metrics: ProcessorMetrics
     consumed: bool = False  # the last session got as far as consuming
+    notify: Tell | None = None  # told of each dead letter (TEVO_NOTIFY_URL)
 
     async def run(
         self, pause: Pause, health: Health, stop: asyncio.Event, started: asyncio.Event | None
@@ -73,6 +75,7 @@ class Session:
             dispatcher = Dispatcher(
                 self.pool, publisher.channel, topology, self.deps, self.metrics, pause, publisher
             )
+            dispatcher.notify = self.notify
             batchers = [self._batcher(dispatcher, consumer) for consumer in self.consumers]
             host = f"{socket.gethostname()}:{os.getpid()}"
             tags = []

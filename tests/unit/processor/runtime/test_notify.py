@@ -65,7 +65,7 @@ async def test_each_sale_and_message_is_told_once(target: tuple[Target, str]) ->
                     BASE,
                     consumer="seller.airbill_uploaded",
                     message_id="m-1",
-                    order_id=10324712,
+                    order=(10324712, 4606857),
                     reason="permanent_failure",
                     error="ContractViolation",
                 )
