@@ -54,6 +54,10 @@ async def login(request: web.Request) -> web.Response:
             log.warning("console.sign_in_refused", address=request.remote)
             return _form(request, 401, WRONG, name)
         console.throttle.succeeded(*keys)
+        # Rotation: the session this browser held before (if any) ends with the new sign-in.
+        before = await sessions.find(conn, console.key, request.cookies.get(cookie_name(request)))
+        if before is not None:
+            await sessions.end(conn, before)
         settings = console.deps.settings
         cookie = await sessions.start(conn, console.key, name, settings.console_session_lifetime)
     log.info("console.signed_in", operator=name)

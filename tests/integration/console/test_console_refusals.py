@@ -68,6 +68,7 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
     async with client:
         assert status == 303
         cookie = next(c for c in client.cookie_jar if c.key == "tevo_console")
+        assert await db.fetchval("SELECT count(*) FROM pos.operator_sessions") == 1
         assert cookie["httponly"]
         assert cookie["samesite"] == "Strict"
         forged = {"action": "dismiss", "note": "forged"}
@@ -88,6 +89,31 @@ async def test_strangers_forged_forms_and_wrong_passwords_change_nothing(
         is None
     )
     assert await db.fetchval("SELECT count(*) FROM pos.audit WHERE via = 'console'") == 0
+
+
+@pytest.mark.usefixtures("operator")
+async def test_a_sign_in_rotates_the_session_and_a_sign_out_ends_it(
+    console: str, db: asyncpg.Connection
+) -> None:
+    client, _ = await _signed_in(console)
+    async with client:
+        first = next(c.value for c in client.cookie_jar if c.key == "tevo_console")
+        form = await (await client.get("/login")).text()
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert token is not None
+        again = {"login_token": token[1], "name": OPERATOR, "password": PASSWORD}
+        assert (await client.post("/login", data=again, allow_redirects=False)).status == 303
+        second = next(c.value for c in client.cookie_jar if c.key == "tevo_console")
+        assert second != first
+        assert await db.fetchval("SELECT count(*) FROM pos.operator_sessions") == 1
+        csrf = await _csrf(client)
+        assert (
+            await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+        ).status == 303
+    assert await db.fetchval("SELECT count(*) FROM pos.operator_sessions") == 0
+    async with aiohttp.ClientSession(console, cookie_jar=aiohttp.CookieJar(unsafe=True)) as stale:
+        stale.cookie_jar.update_cookies({"tevo_console": second})
+        assert (await stale.get("/review", allow_redirects=False)).status == 303
 
 
 @pytest.mark.usefixtures("operator")
