@@ -106,14 +106,15 @@ async def test_a_sign_in_rotates_the_session_and_a_sign_out_ends_it(
         second = next(c.value for c in client.cookie_jar if c.key == "tevo_console")
         assert second != first
         assert await db.fetchval("SELECT count(*) FROM pos.operator_sessions") == 1
-        csrf = await _csrf(client)
-        assert (
-            await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
-        ).status == 303
+        copy = aiohttp.ClientSession(console, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with copy:  # the same cookie in another client: good until the sign-out
+            copy.cookie_jar.update_cookies({"tevo_console": second})
+            assert (await copy.get("/review", allow_redirects=False)).status == 200
+            csrf = await _csrf(client)
+            signed_out = await client.post("/logout", data={"csrf": csrf}, allow_redirects=False)
+            assert signed_out.status == 303
+            assert (await copy.get("/review", allow_redirects=False)).status == 303
     assert await db.fetchval("SELECT count(*) FROM pos.operator_sessions") == 0
-    async with aiohttp.ClientSession(console, cookie_jar=aiohttp.CookieJar(unsafe=True)) as stale:
-        stale.cookie_jar.update_cookies({"tevo_console": second})
-        assert (await stale.get("/review", allow_redirects=False)).status == 303
 
 
 @pytest.mark.usefixtures("operator")
