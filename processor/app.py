@@ -27,10 +27,10 @@ from aio_pika.exceptions import (
 
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
+from processor.notify import notifying
 from processor.ops.health import Health
 from processor.ops.review_watch import watching
 from processor.runtime.message import Consumer
-from processor.runtime.notify import notifying
 from processor.runtime.pause import Pause
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings

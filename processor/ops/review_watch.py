@@ -17,10 +17,10 @@ import asyncpg
 import structlog
 
 from processor.metrics import ProcessorMetrics
+from processor.notify import Tell, needs_person
 from processor.ops.review import COLUMNS, NEEDS_PERSON, counts
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL
-from processor.runtime.notify import Tell, needs_person
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger("processor.ops.review_watch")

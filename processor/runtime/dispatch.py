@@ -36,9 +36,10 @@ from contracts.topology import Topology
 from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
+from processor.notify import Tell
 from processor.runtime.acks import Acks
+from processor.runtime.dead_letter_notice import dead_letter_notice
 from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
-from processor.runtime.notify import Tell, dead_letter_notice
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key

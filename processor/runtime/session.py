@@ -28,11 +28,11 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from processor.broker import connect_once
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
+from processor.notify import Tell
 from processor.ops.health import Health
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
 from processor.runtime.message import Consumer
-from processor.runtime.notify import Tell
 from processor.runtime.pause import Pause
 from processor.runtime.republish import Publisher
 from processor.runtime.topology import declare

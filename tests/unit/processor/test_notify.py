@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from processor.runtime.notify import Notice, Notifier, dead_lettered, needs_person
+from processor.notify import Notice, Notifier, dead_lettered, needs_person
 
 BASE = "https://console.example.com"
 
