@@ -16,11 +16,11 @@ from typing import Any
 
 import asyncpg
 
-from processor.deps import Deps
 from processor.errors import ProcessingError
-from processor.ops import audit, review
-from processor.ops.recheck import recheck
-from processor.runtime.message import Connection
+from processor.handler import Connection, Deps
+from processor.ops import audit
+from processor.pos import review
+from processor.pos.recheck import recheck
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
@@ -91,10 +91,10 @@ async def _act(args: argparse.Namespace, conn: Connection, deps: Deps) -> int:
         ids = [args.order_id] if args.order_id is not None else [
             s["tevo_order_id"] for s in await review.list_sales(conn, limit, LIST_LIMIT)
         ]  # fmt: skip
-        answers = [await recheck(conn, deps, deps.tevo_api, order_id) for order_id in ids]
+        answers = [await recheck(conn, deps, order_id) for order_id in ids]
         await _audit(conn, args, "review.recheck", ids, answers)
         return _report(answers) if answers else 0
-    decision = review.Decision(
+    decision = review.OperatorDecision(
         "invoice" if args.invoice else "dismiss", args.note, audit.cli_operator(args.by)
     )
     answer = await review.resolve(conn, deps, args.order_id, decision)

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from processor.runtime.message import Connection
+from processor.handler import Connection
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P, KEY_BYTES = 2**15, 8, 1, 32
 MAX_MEMORY = 64 * 1024 * 1024

@@ -23,7 +23,7 @@ from processor.console.web import (
     signed_in,
     templates,
 )
-from processor.deps import Deps
+from processor.handler import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from processor.console.web import CONSOLE, render
+from processor.handler import Connection
 from processor.ops import audit
-from processor.runtime.message import Connection
 
 
 async def audit_page(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from typing import Any
 
 from processor.console.privacy import mask
 from processor.console.story import Change, changes, decision
-from processor.runtime.message import Connection
+from processor.handler import Connection
 
 SALE_SQL = """
 SELECT s.tevo_order_id, s.order_group_id, s.oid, s.buyer_type, s.buyer_id, s.status, s.state,

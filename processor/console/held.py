@@ -15,10 +15,10 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 
 from contracts import envelope as h
 from contracts.topology import Topology
+from processor.handler import Consumer
 from processor.ops.dead_letter_filter import failed_at
 from processor.ops.dead_letters import DeadLetter, depth, peek_queue
 from processor.ops.unrouted import consumer_for
-from processor.runtime.message import Consumer
 
 
 @dataclass(frozen=True)

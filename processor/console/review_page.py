@@ -10,8 +10,9 @@ from aiohttp import web
 
 from processor.console.audit_page import done_act
 from processor.console.web import CONSOLE, SESSION, form_text, order_id_of, render
-from processor.ops import audit, review
-from processor.ops.recheck import recheck
+from processor.ops import audit
+from processor.pos import review
+from processor.pos.recheck import recheck
 
 MOST = 500
 STATUS = {review.Result.DONE: 200, review.Result.NOTHING_TO_DO: 409, review.Result.UNKNOWN: 404}
@@ -45,7 +46,7 @@ async def resolve(request: web.Request) -> web.Response:
     console, operator = request.app[CONSOLE], request[SESSION].operator
     async with console.pool.acquire() as conn:
         answer = await review.resolve(
-            conn, console.deps, order_id, review.Decision(action, note[:2000], operator)
+            conn, console.deps, order_id, review.OperatorDecision(action, note[:2000], operator)
         )
         if answer.result is not review.Result.DONE:
             return await review_page(request, answer)
@@ -63,7 +64,7 @@ async def recheck_sale(request: web.Request) -> web.Response:
         )
         return await review_page(request, answer)
     async with console.pool.acquire() as conn:
-        answer = await recheck(conn, console.deps, console.api, order_id)
+        answer = await recheck(conn, console.deps, order_id)
         if answer.result is not review.Result.DONE:
             return await review_page(request, answer)
         act = audit.Act(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from processor.runtime.message import Connection
+from processor.handler import Connection
 
 START_SQL = """
 WITH stale AS (DELETE FROM pos.operator_sessions WHERE expires_at < now())

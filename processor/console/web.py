@@ -18,8 +18,8 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiohttp import web
 
 from processor.console import sessions
-from processor.deps import Deps, OrdersApi
 from processor.errors import ProcessingError
+from processor.handler import Deps, OrdersApi
 
 log = structlog.get_logger("processor.console")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from processor.runtime.message import Connection
+from processor.handler import Connection
 
 Via = Literal["console", "cli"]
 

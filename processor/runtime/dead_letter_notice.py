@@ -34,7 +34,7 @@ def dead_letter_notice(
 def _order_id(delivery: AbstractIncomingMessage) -> int | None:
     inbound = decoded(delivery)
     try:
-        return None if inbound is None else inbound.order().id
+        return None if isinstance(inbound, ContractViolation) else inbound.order().id
     except ContractViolation:
         pass  # a body that breaks the contract elsewhere may still say which order it is
     try:

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from processor.console.app import create_app
 from processor.console.sessions import Throttle
 from processor.console.web import CSP, Console
-from processor.deps import Deps
+from processor.handler import Deps
 from processor.settings import ProcessorSettings
 
 
