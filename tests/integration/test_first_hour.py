@@ -3,6 +3,7 @@ such, with the variable and the address, not as "cannot reach"."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import uuid
@@ -39,3 +40,37 @@ def test_a_missing_database_is_one_line_naming_it(
     assert line.startswith(f"processor {args[0]}: Postgres (TEVO_DATABASE_URL) at ")
     assert f"/{missing} has no such database" in line
     assert "cannot reach" not in line
+
+
+def test_the_console_on_a_taken_port_is_one_line_naming_the_setting(
+    services: Services, database_url: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = service_env(
+            {
+                "TEVO_AMQP_URL": services.amqp_url,
+                "TEVO_DATABASE_URL": database_url,
+                "TEVO_CONSOLE_SECRET_KEY": "k" * 40,
+                "TEVO_CONSOLE_HOST": "127.0.0.1",
+                "TEVO_CONSOLE_PORT": str(port),
+            }
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "processor", "console"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("processor ")]
+    assert line.startswith(
+        f"processor console: cannot listen on 127.0.0.1:{port} (TEVO_CONSOLE_HOST, "
+        "TEVO_CONSOLE_PORT): "
+    )
