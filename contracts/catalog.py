@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import re
 
-from contracts.orders import BodyError, EventRef, Timestamp
+from contracts.exact import ID_PATTERN
+from contracts.orders import EventRef, Timestamp, parse_as
 
 __all__ = ["CatalogEvent", "parse_catalog_event"]
+
+_ID = re.compile(ID_PATTERN.strip("^$"))
 
 
 class CatalogEvent(EventRef):
@@ -19,7 +22,9 @@ class CatalogEvent(EventRef):
     @property
     def venue_id(self) -> int | None:
         value = (self.venue or {}).get("id")
-        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(value) if isinstance(value, str) and _ID.fullmatch(value) else None
 
     @property
     def venue_name(self) -> str | None:
@@ -29,9 +34,5 @@ class CatalogEvent(EventRef):
 
 def parse_catalog_event(body: bytes | str) -> CatalogEvent:
     """Parse an `event_*` body, raising `BodyError` naming the first field that breaks it."""
-    try:
-        return CatalogEvent.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BodyError(field, first["msg"]) from None
+    event: CatalogEvent = parse_as(CatalogEvent, body)
+    return event
