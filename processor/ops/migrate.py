@@ -7,13 +7,19 @@ and each file runs in its own transaction together with its row in `pos.schema_m
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 import asyncpg
 import structlog
 
+from processor.ops.email_keys import fold_email_keys
+
 log = structlog.get_logger("processor.ops.migrate")
 
+# What a migration needs Python for (a fold Postgres cannot do the same under every locale),
+# run after its SQL in the same transaction.
+DATA_STEPS: dict[int, Callable[[asyncpg.Connection], Awaitable[None]]] = {7: fold_email_keys}
 # An arbitrary constant: every migrator of every deployment takes the same lock.
 MIGRATION_LOCK_KEY = 7_340_117_001
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -53,6 +59,9 @@ async def migrate(database_url: str) -> list[int]:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
+                step = DATA_STEPS.get(version)
+                if step is not None:
+                    await step(conn)
                 await conn.execute(
                     "INSERT INTO pos.schema_migrations (version, name) VALUES ($1, $2)",
                     version,
