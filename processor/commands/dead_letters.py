@@ -186,7 +186,7 @@ async def _replay(
     consumers: list[str],
     args: argparse.Namespace,
 ) -> int:
-    done: dict[str, list[str | None]] = {}
+    done: dict[str, deadletters.Replayed] = {}
     for consumer in consumers:
         with bar(f"replaying {settings.topology.dead_letter_queue(consumer)}") as progress:
             done[consumer] = await deadletters.replay(
@@ -198,7 +198,7 @@ async def _replay(
                 progress=progress,
             )
     if args.json:
-        _print_json({c: {"replayed": ids} for c, ids in done.items()})
+        _print_json({c: {"replayed": ids, "left": ids.left} for c, ids in done.items()})
     else:
         for consumer, ids in done.items():
             print(
@@ -206,10 +206,18 @@ async def _replay(
             )
             for message_id in ids:
                 print(f"  {message_id}")
-    if args.message_id is not None and not any(done.values()):
+    left = {consumer: ids.left for consumer, ids in done.items() if ids.left}
+    for consumer, count in left.items():
+        print(
+            f"{consumer}: left {count} dead letter(s) it was asked to replay (another reader "
+            f"held them); they are still in {settings.topology.dead_letter_queue(consumer)}: "
+            "run the replay again",
+            file=sys.stderr,
+        )
+    if args.message_id is not None and not any(done.values()) and not left:
         print(f"no dead letter with message_id {args.message_id}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if left else 0
 
 
 async def _purge(
