@@ -4,7 +4,8 @@
 another: a session that loses its broker ends, and the next one reconnects, redeclares and
 consumes again after a bounded, growing wait; a session ended by a pause (a dependency down, see
 `processor.runtime.pause`) is followed by probes until the dependency answers. Each change of
-state is one log line. The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
+state is one log line. Before consuming, it waits (not ready) for a schema at the code's
+version (`until_migrated`). The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
 error (`ConfigurationError`: refused credentials, a missing database, a queue declared with
 other arguments), which no retry can fix.
 """
@@ -26,11 +27,13 @@ from aio_pika.exceptions import (
 )
 
 from processor.deps import Deps
+from processor.errors import UNREACHABLE
 from processor.metrics import ProcessorMetrics
 from processor.ops.health import Health
 from processor.ops.review_watch import watching
 from processor.runtime.message import Consumer
 from processor.runtime.pause import Pause
+from processor.runtime.schema import behind
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
@@ -38,6 +41,9 @@ from processor.tevo.api import open_api
 log = structlog.get_logger("processor")
 
 CONNECT_RETRY_DELAY = 2.0
+# The schema's version could not be read: unreachable (the one rule) or refused.
+_NO_ANSWER: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
+SCHEMA_POLL = 2.0  # seconds between two looks at a schema that `migrate` has not brought up
 # The wait before the next broker session grows from the first to the last, doubling.
 FIRST_RECONNECT_DELAY, MAX_RECONNECT_DELAY = 1.0, 30.0
 T = TypeVar("T")
@@ -79,6 +85,31 @@ async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: 
     raise StoppedBeforeStart(what)
 
 
+async def until_migrated(pool: asyncpg.Pool, health: Health, stop: asyncio.Event) -> None:
+    """Wait, not ready, until the schema is at the code's version: said once, in one line.
+
+    Consuming before would fail every message on a missing table or column, and the processor
+    and `migrate` are often started together (a Kubernetes Job next to the Deployment).
+    """
+    said = None
+    while not stop.is_set():
+        try:
+            reason = await behind(pool)
+        except _NO_ANSWER as exc:
+            reason = f"the database did not answer ({type(exc).__name__})"
+        if reason is None:
+            if said is not None:
+                log.info("processor.schema_ready")
+            health.schema = None
+            return
+        if reason != said:
+            log.error("processor.schema_behind", reason=reason, retry_every=SCHEMA_POLL)
+            said = health.schema = reason
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SCHEMA_POLL)
+    raise StoppedBeforeStart("a migrated schema")
+
+
 async def run(
     settings: ProcessorSettings,
     consumers: Sequence[Consumer],
@@ -103,7 +134,8 @@ async def run(
             stop,
         )
         stack.push_async_callback(pool.close)
-        health.pool = pool
+        health.pool, health.held_limit = pool, settings.held_delivery_limit
+        await until_migrated(pool, health, stop)
         await stack.enter_async_context(watching(pool, settings, metrics))
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced

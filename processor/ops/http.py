@@ -46,9 +46,14 @@ async def readyz(request: web.Request) -> web.Response:
         checks.pop("broker", None)
     ready = all(checks.values()) and paused is None
     body: dict[str, object] = {"ready": ready}
-    body.update({name: "up" if up else "down" for name, up in checks.items()})
+    # `deliveries` is named only when one is held too long: what a person then looks at
+    body.update(
+        {name: "up" if up else "down" for name, up in checks.items() if name != "deliveries"}
+    )
     if paused is not None:  # e.g. "database unavailable": messages wait in their queues
         body["paused"] = paused
+    if not checks.get("deliveries", True):
+        body["deliveries"] = f"one held unacked for {health.held_for():.0f} s"
     return web.json_response(body, status=200 if ready else 503)
 
 

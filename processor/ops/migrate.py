@@ -6,13 +6,12 @@ and each file runs in its own transaction together with its row in `pos.schema_m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from importlib import resources
 
 import asyncpg
 import structlog
 
+from processor.migrations import migration_files
 from processor.ops.email_keys import fold_email_keys
 
 log = structlog.get_logger("processor.ops.migrate")
@@ -22,17 +21,6 @@ log = structlog.get_logger("processor.ops.migrate")
 DATA_STEPS: dict[int, Callable[[asyncpg.Connection], Awaitable[None]]] = {7: fold_email_keys}
 # An arbitrary constant: every migrator of every deployment takes the same lock.
 MIGRATION_LOCK_KEY = 7_340_117_001
-_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-
-
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    found = []
-    for entry in resources.files("processor.migrations").iterdir():
-        match = _FILE.match(entry.name)
-        if match:
-            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 async def migrate(database_url: str) -> list[int]:

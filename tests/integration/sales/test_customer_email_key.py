@@ -11,7 +11,8 @@ import pytest
 
 from processor.deps import Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.migrate import migrate, migration_files
+from processor.migrations import migration_files
+from processor.ops.migrate import migrate
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.conftest import Services, _drop_database, _with_database

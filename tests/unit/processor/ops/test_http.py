@@ -129,4 +129,6 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_processor_batch_fallbacks",
         "tevo_pos_fraud_waits_exceeded",
         "tevo_processor_paused_seconds",
+        "tevo_processor_batch_crashes",
+        "tevo_processor_background_failures",
     }
