@@ -75,8 +75,6 @@ def schema_probe(pool: asyncpg.Pool) -> Probe:
                 reason = await behind(pool)
         except _NO_ANSWER:
             return False
-        if reason is not None:
-            log.info("processor.schema_behind", reason=reason)
         return reason is None
 
     return answers
