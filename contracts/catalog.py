@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from contracts.exact import ID_PATTERN
-from contracts.orders import EventRef, Timestamp, parse_as
+from contracts.orders import EventRef, Timestamp, parse_body
 
 __all__ = ["CatalogEvent", "parse_catalog_event"]
 
@@ -34,5 +34,4 @@ class CatalogEvent(EventRef):
 
 def parse_catalog_event(body: bytes | str) -> CatalogEvent:
     """Parse an `event_*` body, raising `BodyError` naming the first field that breaks it."""
-    event: CatalogEvent = parse_as(CatalogEvent, body)
-    return event
+    return parse_body(CatalogEvent, body)

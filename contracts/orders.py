@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -41,6 +41,7 @@ __all__ = [
     "Party",
     "TicketGroup",
     "as_utc",
+    "parse_body",
     "parse_order",
     "parse_order_item",
     "parse_timestamp",
@@ -202,6 +203,9 @@ class Order(_Lenient):
         return None if self.state is None else self.state.replace("cancelled", "canceled")
 
 
+_M = TypeVar("_M", bound=_Lenient)
+
+
 class BodyError(ValueError):
     """The body is not the JSON object the contract promises; says which field and why."""
 
@@ -211,7 +215,10 @@ class BodyError(ValueError):
         self.detail = detail
 
 
-def parse_as(model: type[_Lenient], body: bytes | str) -> Any:
+def parse_body(model: type[_M], body: bytes | str) -> _M:
+    """`body` as `model`, raising `BodyError` naming the first field that breaks it: the one
+    mapping of pydantic's errors for every body of the contract (orders, items, catalog events).
+    The JSON is read by `contracts.exact.loads`, numbers kept exact."""
     try:
         parsed = loads(body)
     except ValueError as exc:  # JSONDecodeError, NaN, a body that is not UTF-8
@@ -219,7 +226,7 @@ def parse_as(model: type[_Lenient], body: bytes | str) -> Any:
     return validate(model, parsed)
 
 
-def validate(model: type[_Lenient], parsed: object) -> Any:
+def validate(model: type[_M], parsed: object) -> _M:
     """`parsed` (from `contracts.exact.loads`) as `model`; `BodyError` names the first bad field."""
     try:
         return model.model_validate(parsed)
@@ -231,11 +238,9 @@ def validate(model: type[_Lenient], parsed: object) -> Any:
 
 def parse_order(body: bytes | str) -> Order:
     """Parse an order body, raising `BodyError` naming the first field that breaks the contract."""
-    order: Order = parse_as(Order, body)
-    return order
+    return parse_body(Order, body)
 
 
 def parse_order_item(body: bytes | str) -> OrderItem:
     """Parse an `etickets_finalized` body: one order item, not an order."""
-    item: OrderItem = parse_as(OrderItem, body)
-    return item
+    return parse_body(OrderItem, body)

@@ -26,19 +26,19 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
-from processor.deps import Deps
 from processor.errors import UNREACHABLE
+from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
-from processor.ops.review_watch import watching
-from processor.runtime.message import Consumer
+from processor.pos.review_watch import watch
+from processor.runtime.background import supervised
+from processor.runtime.health import Health
 from processor.runtime.pause import Pause
 from processor.runtime.schema import behind
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
 # The schema's version could not be read: unreachable (the one rule) or refused.
@@ -136,7 +136,14 @@ async def run(
         stack.push_async_callback(pool.close)
         health.pool, health.held_limit = pool, settings.held_delivery_limit
         await until_migrated(pool, health, stop)
-        await stack.enter_async_context(watching(pool, settings, metrics))
+        await stack.enter_async_context(
+            supervised(
+                "review_watch",
+                lambda: watch(pool, settings, metrics),
+                metrics,
+                restart_delay=settings.review_watch_interval,
+            )
+        )
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")

@@ -14,7 +14,7 @@ import structlog
 from processor.migrations import migration_files
 from processor.ops.email_keys import fold_email_keys
 
-log = structlog.get_logger("processor.ops.migrate")
+log = structlog.get_logger(__name__)
 
 # What a migration needs Python for (a fold Postgres cannot do the same under every locale),
 # run after its SQL in the same transaction.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncpg
 
 from processor.errors import SchemaNotMigrated, translate
+from processor.handler import Connection
 from processor.migrations import code_version
-from processor.runtime.message import Connection
 
 VERSION_SQL = "SELECT coalesce(max(version), 0) FROM pos.schema_migrations"
 

@@ -22,9 +22,9 @@ from structlog.testing import capture_logs
 from processor.app import run
 from processor.metrics import ProcessorMetrics
 from processor.migrations import code_version, migration_files
-from processor.ops.health import Health
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
+from processor.runtime.health import Health
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from tests.conftest import Services, _drop_database, _with_database

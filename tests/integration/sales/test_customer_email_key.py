@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from processor.deps import Deps
+from processor.handler import Deps
 from processor.metrics import ProcessorMetrics
 from processor.migrations import migration_files
 from processor.ops.migrate import migrate

@@ -10,7 +10,7 @@ import pytest
 
 from ingress.form import parse_form
 from processor.errors import ContractViolation
-from processor.runtime.message import Inbound
+from processor.handler import Inbound
 from tests.integration.conftest import count
 from tests.integration.sales.conftest import Seller
 from tests.payloads import form, order

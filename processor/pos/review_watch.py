@@ -4,27 +4,25 @@ Runs in every processor, every `TEVO_REVIEW_WATCH_INTERVAL` seconds. A wait past
 `TEVO_FRAUD_WAIT_LIMIT` is flagged once (`fraud_wait_exceeded_at`), under the sale's own lock so
 no webhook being applied at the same moment can write over the flag; the counter counts each
 sale once, whichever processor flagged it. A database it cannot reach only skips a look; any
-other failure ends the loop, and `processor.runtime.background` logs, counts and restarts it.
+other failure ends the loop, and the supervisor the processor runs it under
+(`processor.runtime.background`) logs, counts and restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import asyncpg
 import structlog
 
 from processor.errors import UNREACHABLE
 from processor.metrics import ProcessorMetrics
-from processor.ops.review import counts
+from processor.pos.review import counts
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL
-from processor.runtime.background import supervised
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.ops.review_watch")
+log = structlog.get_logger(__name__)
 
 # A look that meets these is skipped: the database is unreachable (the one rule) or refused.
 _SKIPPED: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
@@ -73,17 +71,3 @@ async def watch(pool: asyncpg.Pool, settings: ProcessorSettings, metrics: Proces
         except _SKIPPED as exc:
             log.warning("review_watch.failed", error_type=type(exc).__name__)
         await asyncio.sleep(settings.review_watch_interval)
-
-
-@contextlib.asynccontextmanager
-async def watching(
-    pool: asyncpg.Pool, settings: ProcessorSettings, metrics: ProcessorMetrics
-) -> AsyncIterator[None]:
-    """Run `watch` while the block runs, supervised; stopped before the pool closes."""
-    async with supervised(
-        "review_watch",
-        lambda: watch(pool, settings, metrics),
-        metrics,
-        restart_delay=settings.review_watch_interval,
-    ):
-        yield

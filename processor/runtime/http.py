@@ -15,9 +15,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
+from processor.runtime.health import Health
 
-log = structlog.get_logger("processor.ops.http")
+log = structlog.get_logger(__name__)
 
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", ProcessorMetrics)
@@ -44,15 +44,13 @@ async def readyz(request: web.Request) -> web.Response:
     paused = health.paused
     if paused is not None:  # its broker connections are closed on purpose, not down
         checks.pop("broker", None)
-    ready = all(checks.values()) and paused is None
+    held = health.held_too_long()  # a stranded delivery must not hide behind the others
+    ready = all(checks.values()) and paused is None and not held
     body: dict[str, object] = {"ready": ready}
-    # `deliveries` is named only when one is held too long: what a person then looks at
-    body.update(
-        {name: "up" if up else "down" for name, up in checks.items() if name != "deliveries"}
-    )
+    body.update({name: "up" if up else "down" for name, up in checks.items()})
     if paused is not None:  # e.g. "database unavailable": messages wait in their queues
         body["paused"] = paused
-    if not checks.get("deliveries", True):
+    if held:
         body["deliveries"] = f"one held unacked for {health.held_for():.0f} s"
     return web.json_response(body, status=200 if ready else 503)
 
