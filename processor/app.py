@@ -26,7 +26,7 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
-from processor.errors import UNREACHABLE
+from processor.errors import NO_ANSWER
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
 from processor.pos.review_watch import watch
@@ -41,8 +41,6 @@ from processor.tevo.api import open_api
 log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
-# The schema's version could not be read: unreachable (the one rule) or refused.
-_NO_ANSWER: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 SCHEMA_POLL = 2.0  # seconds between two looks at a schema that `migrate` has not brought up
 # The wait before the next broker session grows from the first to the last, doubling.
 FIRST_RECONNECT_DELAY, MAX_RECONNECT_DELAY = 1.0, 30.0
@@ -55,6 +53,10 @@ _CONFIGURATION_ERRORS = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
 )
+
+
+# A connection attempt that failed and may work later: the broker's, or the database's own rule.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, *NO_ANSWER)
 
 
 class ConfigurationError(Exception):
@@ -73,7 +75,7 @@ async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: 
             return await connect()
         except _CONFIGURATION_ERRORS as exc:
             raise ConfigurationError(f"{what}: {type(exc).__name__}") from exc
-        except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
+        except _CONNECT_FAILURES as exc:
             log.warning(
                 "connect.failed",
                 target=what,
@@ -95,7 +97,7 @@ async def until_migrated(pool: asyncpg.Pool, health: Health, stop: asyncio.Event
     while not stop.is_set():
         try:
             reason = await behind(pool)
-        except _NO_ANSWER as exc:
+        except NO_ANSWER as exc:
             reason = f"the database did not answer ({type(exc).__name__})"
         if reason is None:
             if said is not None:

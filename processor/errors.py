@@ -89,6 +89,9 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     OSError,  # ConnectionError, TimeoutError and the socket's own errors
 )
+# A look at the database (a probe, readiness, the review watch, the schema's version) that got
+# no usable answer: the database is unreachable, or answered with an error in its place.
+NO_ANSWER: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     *UNREACHABLE,
     asyncpg.QueryCanceledError,  # a statement timeout: the pause's probe tells if it is down

@@ -15,7 +15,7 @@ import asyncio
 import asyncpg
 import structlog
 
-from processor.errors import UNREACHABLE
+from processor.errors import NO_ANSWER
 from processor.metrics import ProcessorMetrics
 from processor.pos.review import counts
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
@@ -24,8 +24,6 @@ from processor.settings import ProcessorSettings
 
 log = structlog.get_logger(__name__)
 
-# A look that meets these is skipped: the database is unreachable (the one rule) or refused.
-_SKIPPED: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 OVERDUE_SQL = """
 SELECT tevo_order_id FROM pos.sales
 WHERE status = 'awaiting_fraud_check' AND fraud_wait_exceeded_at IS NULL
@@ -68,6 +66,6 @@ async def watch(pool: asyncpg.Pool, settings: ProcessorSettings, metrics: Proces
     while True:
         try:
             await look_once(pool, settings, metrics)
-        except _SKIPPED as exc:
+        except NO_ANSWER as exc:
             log.warning("review_watch.failed", error_type=type(exc).__name__)
         await asyncio.sleep(settings.review_watch_interval)

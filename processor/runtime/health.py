@@ -10,14 +10,12 @@ import asyncpg
 import structlog
 from aio_pika.abc import AbstractConnection
 
-from processor.errors import UNREACHABLE
+from processor.errors import NO_ANSWER
 from processor.runtime.pause import Pause
 
 log = structlog.get_logger(__name__)
 
 PROBE_TIMEOUT = 2.0
-# No answer: unreachable (the one rule, `processor.errors.UNREACHABLE`) or an error instead.
-_NO_ANSWER: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 
 
 @dataclass
@@ -58,7 +56,7 @@ class Health:
         try:
             async with asyncio.timeout(self.probe_timeout), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except _NO_ANSWER as exc:
+        except NO_ANSWER as exc:
             log.warning("readiness.database_down", error=type(exc).__name__)
             return False
         return True

@@ -22,7 +22,7 @@ import asyncpg
 import structlog
 
 from processor.errors import (
-    UNREACHABLE,
+    NO_ANSWER,
     DatabaseUnavailable,
     ProcessingError,
     SchemaNotMigrated,
@@ -39,9 +39,6 @@ FIRST_PROBE_DELAY = 1.0
 MAX_PROBE_DELAY = 15.0
 
 Probe = Callable[[], Awaitable[bool]]
-# A probe that meets these got no answer: the database is unreachable (`UNREACHABLE`, the one
-# rule), or answered with an error, which is no answer either.
-_NO_ANSWER: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
 # What /readyz says while paused, by dependency (the label of tevo_processor_paused_seconds).
 REASONS = {
     "database": "database unavailable",
@@ -55,7 +52,7 @@ def database_probe(pool: asyncpg.Pool) -> Probe:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except _NO_ANSWER:
+        except NO_ANSWER:
             return False
         # Connections opened before a failure may be dead (a restart cuts them all): replace
         # each as it is next released, so the first messages after an outage do not fail on
@@ -73,7 +70,7 @@ def schema_probe(pool: asyncpg.Pool) -> Probe:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 reason = await behind(pool)
-        except _NO_ANSWER:
+        except NO_ANSWER:
             return False
         return reason is None
 
