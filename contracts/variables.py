@@ -55,6 +55,7 @@ PROCESSOR = frozenset(
         "TEVO_DB_POOL_SIZE",
         "TEVO_FRAUD_WAIT_LIMIT",
         "TEVO_HANDLER_TIMEOUT",
+        "TEVO_HELD_DELIVERY_LIMIT",
         "TEVO_NOTIFY_URL",
         "TEVO_PREFETCH",
         "TEVO_PROCESSOR_HTTP_HOST",

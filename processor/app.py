@@ -4,7 +4,8 @@
 another: a session that loses its broker ends, and the next one reconnects, redeclares and
 consumes again after a bounded, growing wait; a session ended by a pause (a dependency down, see
 `processor.runtime.pause`) is followed by probes until the dependency answers. Each change of
-state is one log line. The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
+state is one log line. Before consuming, it waits (not ready) for a schema at the code's
+version (`until_migrated`). The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
 error (`ConfigurationError`: refused credentials, a missing database, a queue declared with
 other arguments), which no retry can fix.
 """
@@ -27,12 +28,15 @@ from aio_pika.exceptions import (
 
 from contracts.brokers import node_of
 from contracts.settings import postgres_address
+from processor.errors import NO_ANSWER
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
 from processor.notify import notifying
-from processor.pos.review_watch import watching
+from processor.pos.review_watch import watch
+from processor.runtime.background import supervised
 from processor.runtime.health import Health
 from processor.runtime.pause import Pause
+from processor.runtime.schema import behind
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
@@ -40,6 +44,7 @@ from processor.tevo.api import open_api
 log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
+SCHEMA_POLL = 2.0  # seconds between two looks at a schema that `migrate` has not brought up
 # The wait before the next broker session grows from the first to the last, doubling.
 FIRST_RECONNECT_DELAY, MAX_RECONNECT_DELAY = 1.0, 30.0
 T = TypeVar("T")
@@ -63,6 +68,10 @@ def broker_address(settings: ProcessorSettings) -> str:
     return "TEVO_AMQP_URL at " + ", ".join(node_of(url) for url in settings.brokers.urls)
 
 
+# A connection attempt that failed and may work later: the broker's, or the database's own rule.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, *NO_ANSWER)
+
+
 class ConfigurationError(Exception):
     """The broker or the database refused what the settings ask: fix them and start again."""
 
@@ -83,7 +92,7 @@ async def until_connected(
             return await connect()
         except _CONFIGURATION_ERRORS as exc:
             raise ConfigurationError(f"{what} at {address}: {type(exc).__name__}") from exc
-        except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
+        except _CONNECT_FAILURES as exc:
             log.warning(
                 "connect.failed",
                 target=what,
@@ -94,6 +103,31 @@ async def until_connected(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CONNECT_RETRY_DELAY)
     raise StoppedBeforeStart(what)
+
+
+async def until_migrated(pool: asyncpg.Pool, health: Health, stop: asyncio.Event) -> None:
+    """Wait, not ready, until the schema is at the code's version: said once, in one line.
+
+    Consuming before would fail every message on a missing table or column, and the processor
+    and `migrate` are often started together (a Kubernetes Job next to the Deployment).
+    """
+    said = None
+    while not stop.is_set():
+        try:
+            reason = await behind(pool)
+        except NO_ANSWER as exc:
+            reason = f"the database did not answer ({type(exc).__name__})"
+        if reason is None:
+            if said is not None:
+                log.info("processor.schema_ready")
+            health.schema = None
+            return
+        if reason != said:
+            log.error("processor.schema_behind", reason=reason, retry_every=SCHEMA_POLL)
+            said = health.schema = reason
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SCHEMA_POLL)
+    raise StoppedBeforeStart("a migrated schema")
 
 
 async def run(
@@ -122,10 +156,18 @@ async def run(
             address=database_address(settings),
         )
         stack.push_async_callback(pool.close)
-        health.pool = pool
+        health.pool, health.held_limit = pool, settings.held_delivery_limit
+        await until_migrated(pool, health, stop)
         url = settings.notify_url.get_secret_value() if settings.notify_url else None
         notify = await stack.enter_async_context(notifying(url, pool))
-        await stack.enter_async_context(watching(pool, settings, metrics, notify))
+        await stack.enter_async_context(
+            supervised(
+                "review_watch",
+                lambda: watch(pool, settings, metrics, notify),
+                metrics,
+                restart_delay=settings.review_watch_interval,
+            )
+        )
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")

@@ -20,15 +20,14 @@ from aiormq.exceptions import AMQPConnectionError
 
 from contracts.brokers import node_of
 from contracts.settings import postgres_address
+from processor.errors import UNREACHABLE as DATABASE_UNREACHABLE
 from processor.settings import ProcessorSettings
 
 UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, no route, unknown host; TimeoutError is one too
+    *DATABASE_UNREACHABLE,  # the processor's one rule (OSError, TimeoutError among them)
     AMQPConnectionError,  # aiormq's refused, closed or not authenticated
-    asyncpg.PostgresConnectionError,
     asyncpg.InvalidAuthorizationSpecificationError,  # a wrong user or password
     asyncpg.InvalidCatalogNameError,  # no such database
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
 )
 POSTGRES, RABBITMQ = "Postgres (TEVO_DATABASE_URL)", "RabbitMQ (TEVO_AMQP_URL)"
 _STORES = (("/asyncpg/", POSTGRES), ("/aiormq/", RABBITMQ), ("/aio_pika/", RABBITMQ))

@@ -12,7 +12,7 @@ Off (no `OTEL_*` variable), `instrument` is never called and `batch_span` costs 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -42,11 +42,15 @@ def instrument() -> None:
 
 
 @contextmanager
-def batch_span(queue: str, deliveries: Sequence[AbstractIncomingMessage]) -> Iterator[None]:
-    """The CONSUMER span of one batch of `queue`'s deliveries, current while it is applied."""
+def batch_span(
+    queue_of: Callable[[], str], deliveries: Sequence[AbstractIncomingMessage]
+) -> Iterator[None]:
+    """The CONSUMER span of one batch of deliveries from the queue `queue_of()` names, current
+    while it is applied (the name is asked for only when tracing is on)."""
     if not _on or not deliveries:
         yield
         return
+    queue = queue_of()
     contexts = [extract(delivery.headers or {}) for delivery in deliveries]
     published = [trace.get_current_span(context).get_span_context() for context in contexts]
     attributes: dict[str, str | int] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.ops.migrate import migration_files
+from processor.migrations import migration_files
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

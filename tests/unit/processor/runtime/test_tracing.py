@@ -50,7 +50,7 @@ def test_off_no_span_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(tracing, "tracer", provider.get_tracer("processor"))
-    with tracing.batch_span("tevo.sales", _deliveries(FIRST)):
+    with tracing.batch_span(lambda: "tevo.sales", _deliveries(FIRST)):
         pass
     assert exporter.get_finished_spans() == ()
 
@@ -58,7 +58,7 @@ def test_off_no_span_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_batch_continues_its_first_message_and_links_each(
     exported: InMemorySpanExporter,
 ) -> None:
-    with tracing.batch_span("tevo.sales", _deliveries(FIRST, SECOND, None)):
+    with tracing.batch_span(lambda: "tevo.sales", _deliveries(FIRST, SECOND, None)):
         pass
     (span,) = exported.get_finished_spans()
     assert span.name == "process tevo.sales"
@@ -75,7 +75,7 @@ def test_a_batch_continues_its_first_message_and_links_each(
 def test_a_batch_of_untraced_messages_starts_its_own_trace(
     exported: InMemorySpanExporter,
 ) -> None:
-    with tracing.batch_span("tevo.sales", _deliveries(None)):
+    with tracing.batch_span(lambda: "tevo.sales", _deliveries(None)):
         pass
     (span,) = exported.get_finished_spans()
     assert span.parent is None
