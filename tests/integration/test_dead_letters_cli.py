@@ -191,7 +191,7 @@ async def _at_least(channel: aio_pika.abc.AbstractChannel, queue: str, count: in
 
 
 async def test_a_replay_that_left_dead_letters_says_so_and_exits_non_zero(
-    processor_settings: ProcessorSettings, monkeypatch: pytest.MonkeyPatch
+    processor_settings: ProcessorSettings, monkeypatch: pytest.MonkeyPatch, db: asyncpg.Connection
 ) -> None:
     async def partial(*_args: object, **_kwargs: object) -> deadletters.Replayed:
         done = deadletters.Replayed(["m1"])
@@ -199,7 +199,10 @@ async def test_a_replay_that_left_dead_letters_says_so_and_exits_non_zero(
         return done
 
     monkeypatch.setattr(deadletters, "replay", partial)
-    args = argparse.Namespace(limit=None, message_id=None, json=False)
+    # What the command line gives a replay: no dry run, the audit's connection and operator.
+    args = argparse.Namespace(
+        limit=None, message_id=None, json=False, dry_run=False, by=None, audit=db
+    )
     channel = cast("aio_pika.abc.AbstractChannel", None)  # the stand-in replay never uses it
     out = io.StringIO()
     with contextlib.redirect_stderr(out), contextlib.redirect_stdout(io.StringIO()):
