@@ -102,8 +102,9 @@ async def _is_ready(publisher: Publisher) -> bool:
 async def test_a_nack_fails_only_the_messages_the_broker_refused(
     channel: aiormq.Channel, queue: str
 ) -> None:
-    arguments = {"x-max-length": 100, "x-overflow": "reject-publish"}
-    await channel.queue_declare(queue, arguments=arguments)
+    await channel.queue_declare(
+        queue, arguments={"x-max-length": 100, "x-overflow": "reject-publish"}
+    )
     writer = ConfirmWriter(channel, linger=0.005)
     ids = [f"m{n}" for n in range(300)]
     confirmations = [
@@ -226,7 +227,7 @@ async def test_publishes_queued_together_leave_in_one_write(
         writes.append(frame.payload)
         put(frame)
 
-    channel.write_queue.put_nowait = counted  # type: ignore[method-assign]
+    channel.write_queue.put_nowait = counted  # type: ignore[method-assign,assignment]
     writer = ConfirmWriter(channel, linger=0.005)
     confirmations = [
         writer.publish(
