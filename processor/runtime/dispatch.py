@@ -37,11 +37,12 @@ from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
+from processor.runtime.inbox import Step
 from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
-from processor.runtime.transaction import Applier, Step, classify, log_context
+from processor.runtime.transaction import Applier, classify, log_context
 
 log = structlog.get_logger("processor.runtime.dispatch")
 _stdlib_log = logging.getLogger("processor.runtime.dispatch")

@@ -6,7 +6,7 @@ acks, connects or commits: `processor.runtime.dispatch` owns all three.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -128,6 +128,10 @@ if TYPE_CHECKING:
 else:
     Connection = asyncpg.Connection
 Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
+# A consumer's set-based handler: the new messages of a batch (in lock order) applied together,
+# one `Applied` each; it raises when the batch must go message by message (see
+# `processor.runtime.set_based`).
+BatchHandler = Callable[[Connection, Deps, Sequence[Inbound]], Awaitable[list[Applied]]]
 # The key of what a handler locks first (the TEvo order id, for most): a batch applies its
 # messages in this key's order, so two batches never take two orders' locks the other way round.
 LockKey = Callable[[Inbound], int]
@@ -146,6 +150,7 @@ class Consumer:
     routing_keys: tuple[str, ...]
     handle: Handler
     lock_key: LockKey = order_id
+    batch: BatchHandler | None = None  # None: a batch runs `handle` message by message
 
 
 def decoded(delivery: AbstractIncomingMessage) -> Inbound | None:
