@@ -44,7 +44,9 @@ async def apply_set_based(
             api = applier.deps.tevo_api
             if api is None:
                 break
-            found, failed = await fetch_answers(api, needed.order_ids)
+            found, failed = await fetch_answers(
+                api, needed.order_ids, concurrency=applier.deps.settings.api_concurrency
+            )
             if failed:
                 detail = f"{len(failed)} orders"
                 break

@@ -66,7 +66,9 @@ class Applier:
         if not waiting or api is None:
             return steps
         needed = {cast(NeedsVerification, steps[i].error).order_id for i in waiting}
-        found, failed = await fetch_answers(api, needed)
+        found, failed = await fetch_answers(
+            api, needed, concurrency=self.deps.settings.api_concurrency
+        )
         again = []
         for i in waiting:
             order_id = cast(NeedsVerification, steps[i].error).order_id

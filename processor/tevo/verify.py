@@ -10,6 +10,7 @@ which may be a buyer's.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -135,16 +136,24 @@ def answers(known: Mapping[int, dict[str, Any] | None]) -> Iterator[None]:
 
 
 async def fetch_answers(
-    api: OrdersApi, order_ids: Iterable[int]
+    api: OrdersApi, order_ids: Iterable[int], *, concurrency: int = 16
 ) -> tuple[dict[int, dict[str, Any] | None], dict[int, ProcessingError]]:
-    """TEvo's answer for each order, and the error of each order TEvo could not answer for."""
+    """TEvo's answer for each order, and the error of each order TEvo could not answer for;
+    at most `concurrency` calls at once (a batch of 32 orders is not 32 round trips in a row)."""
     found: dict[int, dict[str, Any] | None] = {}
     failed: dict[int, ProcessingError] = {}
-    for order_id in sorted(set(order_ids)):
-        try:
-            found[order_id] = await api.get_order(order_id)
-        except ProcessingError as exc:
-            failed[order_id] = exc
+    slots = asyncio.Semaphore(concurrency)
+
+    async def fetch(order_id: int) -> None:
+        async with slots:
+            try:
+                found[order_id] = await api.get_order(order_id)
+            except ProcessingError as exc:
+                failed[order_id] = exc
+
+    async with asyncio.TaskGroup() as calls:
+        for order_id in sorted(set(order_ids)):
+            calls.create_task(fetch(order_id))
     return found, failed
 
 

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from processor.deps import Deps
 from processor.errors import ContractViolation
@@ -29,7 +32,10 @@ from processor.metrics import ProcessorMetrics
 from processor.runtime.message import Consumer, Inbound, lock_order
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
+from processor.tevo.api import TevoApi
+from processor.tevo.retry import RetryPolicy
 from tests.conftest import Services, _drop_database, _with_database
+from tests.fake_tevo import SECRET, TOKEN, FakeTevo
 from tests.integration.sales.conftest import CLIENT_GROUP, CONSUMER_BY_KEY, seller_webhook
 from tests.payloads import order
 
@@ -149,8 +155,6 @@ async def _rows(pool: asyncpg.Pool) -> dict[str, list[str]]:
 
 
 def _without_clock(text: str) -> str:
-    import json  # noqa: PLC0415 - only here
-
     row: dict[str, Any] = json.loads(text)
     for name in CLOCK & row.keys():
         row[name] = row[name] is not None
@@ -219,6 +223,49 @@ async def test_the_set_based_path_leaves_the_rows_of_the_message_by_message_one(
         assert await _rows(twin[0]) == await _rows(twin[1])
     # the set-based path fell back for what it does not take, never for an error of its own
     assert _fallbacks(batched, "error") == 0
+
+
+@PROPERTY_SETTINGS
+@given(
+    orders=st.lists(
+        st.tuples(specs, st.sampled_from(["Office", "Client"]), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+    data=st.data(),
+)
+async def test_with_verification_both_paths_ask_tevo_and_agree(
+    twin: tuple[asyncpg.Pool, asyncpg.Pool],
+    processor_settings: ProcessorSettings,
+    tevo: tuple[FakeTevo, TevoApi],
+    orders: list[tuple[list[Spec], str, bool]],
+    data: st.DataObject,
+) -> None:
+    """TEvo knows each order as its first body says (later ones may differ), or not at all."""
+    fake, api = tevo
+    webhooks = []
+    for specs_, buyer, known in orders:
+        inbounds = _webhooks(specs_, buyer)
+        if known:
+            fake.add(json.loads(inbounds[0].body))
+        webhooks += inbounds
+    deliveries = list(data.draw(st.permutations(webhooks)))
+    cuts = data.draw(st.lists(st.integers(0, len(deliveries)), max_size=2))
+    batched = Applier(twin[0], Deps(processor_settings, tevo_api=api), ProcessorMetrics())
+    alone = Applier(twin[1], Deps(processor_settings, tevo_api=api), ProcessorMetrics())
+    for consumer, batch in _batches(deliveries, cuts):
+        got = await batched.apply(consumer, batch)
+        want = await alone.apply(dataclasses.replace(consumer, batch=None), batch)
+        assert _steps(got) == _steps(want)
+        assert await _rows(twin[0]) == await _rows(twin[1])
+    assert _fallbacks(batched, "error") == 0
+
+
+@pytest.fixture
+async def tevo() -> AsyncIterator[tuple[FakeTevo, TevoApi]]:
+    fake = FakeTevo()
+    async with fake.running() as url, aiohttp.ClientSession() as session:
+        yield fake, TevoApi(session, url, SecretStr(TOKEN), SecretStr(SECRET), policy=RetryPolicy())
 
 
 async def test_a_bad_message_falls_back_and_only_it_fails(
