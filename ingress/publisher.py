@@ -18,7 +18,7 @@ from contracts import Topology, WebhookEnvelope
 from contracts.brokers import Brokers, first_answering, node_of
 from ingress.confirms import Confirmation, ConfirmWriter
 
-log = structlog.get_logger("ingress.publisher")
+log = structlog.get_logger(__name__)
 
 RECONNECT_DELAY = 2.0  # after every node of the list refused
 RENEW_AFTER_NACK = 2.0  # seconds a connection is kept before a nack replaces it

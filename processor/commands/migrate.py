@@ -21,7 +21,7 @@ from processor.registry import CONSUMERS
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.ops.migrate")
+log = structlog.get_logger(__name__)
 
 NAME = "migrate"
 HELP = "create or upgrade the POS schema and declare every consumer's queues"

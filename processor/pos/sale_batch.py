@@ -25,8 +25,16 @@ import asyncpg
 import structlog
 
 from contracts import Order, parse_order
-from processor.deps import Deps
 from processor.errors import NeedsVerification
+from processor.handler import (
+    AnswersNeeded,
+    Applied,
+    Connection,
+    Deps,
+    Inbound,
+    NotBatchable,
+    Record,
+)
 from processor.pos.invoices import invoice_args, sync_invoice
 from processor.pos.sale_batch_sql import (
     ADD_AND_LOAD_ALL_SQL,
@@ -39,22 +47,9 @@ from processor.pos.sale_rows import sale_columns
 from processor.pos.sale_rules import Context, Target, Version, settle
 from processor.pos.sale_versions import TEVO, WEBHOOK, Incoming
 from processor.pos.sales import Settled, order_group_id_of, sale_customer
-from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
-log = structlog.get_logger("processor.pos.sales")
-
-
-class NotBatchable(Exception):
-    """The batch holds what only the message-by-message path settles."""
-
-
-class AnswersNeeded(Exception):
-    """Settling needs TEvo's answers for these orders, fetched outside the transaction."""
-
-    def __init__(self, order_ids: Sequence[int]) -> None:
-        super().__init__(f"TEvo's answers needed for {len(order_ids)} orders")
-        self.order_ids = tuple(order_ids)
+log = structlog.get_logger(__name__)
 
 
 @dataclass

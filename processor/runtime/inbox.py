@@ -15,7 +15,7 @@ from datetime import datetime
 
 from contracts import envelope as h
 from processor.errors import ProcessingError
-from processor.runtime.message import Applied, Inbound
+from processor.handler import Applied, Inbound
 
 # A batch claims the inbox rows of all its messages in one statement before the first savepoint:
 # the ids that come back are new and applied; the others are duplicates (applied before, or by a

@@ -14,43 +14,45 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import asyncpg
 import structlog
 
-from processor.deps import Deps
-from processor.pos.sale_batch import AnswersNeeded, NotBatchable
+from processor.handler import AnswersNeeded, Applied, Consumer, Deps, Inbound, NotBatchable
+from processor.metrics import ProcessorMetrics
 from processor.runtime.inbox import CLAIM_SQL, CONCLUDE_SQL, UNRECORDED, Step, conclusion
-from processor.runtime.message import Consumer, Inbound
-from processor.tevo.verify import answers, fetch_answers
 
-if TYPE_CHECKING:
-    from processor.runtime.transaction import Applier
 
-log = structlog.get_logger("processor.runtime.set_based")
+class Applier(Protocol):
+    """What this path needs of `processor.runtime.transaction.Applier`, which calls it."""
+
+    pool: asyncpg.Pool
+    deps: Deps
+    metrics: ProcessorMetrics
+
+    def committed(self, consumer: Consumer, applied: Sequence[Applied]) -> None: ...
+
+
+log = structlog.get_logger(__name__)
 
 
 async def apply_set_based(
     applier: Applier, consumer: Consumer, batch: Sequence[Inbound]
 ) -> list[Step] | None:
     """The batch's steps from the set-based handler, or None: apply it message by message."""
-    known: dict[int, object] = {}
+    deps = applier.deps
     reason, detail = "unanswered", "asked twice"
     for _ in range(2):  # once, and once more with the TEvo answers the first try asked for
         try:
-            with answers(known):  # type: ignore[arg-type]
-                return await _transaction(applier, consumer, batch, applier.deps)
+            return await _transaction(applier, consumer, batch, deps)
         except AnswersNeeded as needed:
-            api = applier.deps.tevo_api
-            if api is None:
+            if deps.tevo_api is None:
                 break
-            found, failed = await fetch_answers(
-                api, needed.order_ids, concurrency=applier.deps.settings.api_concurrency
-            )
+            deps, failed = await deps.answered(needed.order_ids)
             if failed:
                 detail = f"{len(failed)} orders"
                 break
-            known.update(found)
         except NotBatchable as exc:
             reason, detail = "not_batchable", str(exc)
             break

@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
-from processor.runtime.message import Consumer, Inbound, lock_order
+from processor.runtime.message import batch_position
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi
@@ -176,7 +176,7 @@ def _batches(deliveries: list[Inbound], cuts: list[int]) -> list[tuple[Consumer,
             by_consumer.setdefault(f"{inbound.recipient}.{inbound.event_type}", []).append(inbound)
         for key, group in by_consumer.items():
             consumer = CONSUMER_BY_KEY[key]
-            batches.append((consumer, sorted(group, key=lambda i: lock_order(consumer, i))))
+            batches.append((consumer, sorted(group, key=lambda i: batch_position(consumer, i))))
     return batches
 
 
@@ -278,7 +278,7 @@ async def test_a_bad_message_falls_back_and_only_it_fails(
     ]
     bad = dataclasses.replace(good[0], body=b'{"id": "not a number"}', message_id="bad")
     consumer = CONSUMER_BY_KEY["seller.order_created"]
-    batch = sorted([*good, bad], key=lambda i: lock_order(consumer, i))
+    batch = sorted([*good, bad], key=lambda i: batch_position(consumer, i))
     steps = await batched.apply(consumer, batch)
     failed = [i for i, step in enumerate(steps) if step.error is not None]
     assert [batch[i].message_id for i in failed] == ["bad"]

@@ -1,4 +1,4 @@
-"""A batch's TEvo answers are fetched at once, never more than the bound at a time."""
+"""A batch's TEvo answers are fetched at once, never more than `TEVO_API_CONCURRENCY` at a time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from processor.errors import UpstreamUnavailable
-from processor.tevo.verify import fetch_answers
+from processor.handler import Deps
+from processor.settings import ProcessorSettings
 
 
 class CountingApi:
@@ -32,15 +33,19 @@ class CountingApi:
 
 async def test_answers_are_fetched_concurrently_up_to_the_bound() -> None:
     api = CountingApi()
-    found, failed = await fetch_answers(api, range(1, 11), concurrency=3)
-    assert found == {n: {"id": n} for n in range(1, 11)}
+    deps, failed = await _deps(api, 3).answered(range(1, 11))
+    assert deps.answers == {n: {"id": n} for n in range(1, 11)}
     assert not failed
     assert api.most == 3
 
 
 async def test_one_order_tevo_cannot_answer_for_fails_alone() -> None:
     api = CountingApi(down=frozenset({4}))
-    found, failed = await fetch_answers(api, [3, 4, 5, 4], concurrency=8)
-    assert set(found) == {3, 5}
+    deps, failed = await _deps(api, 8).answered([3, 4, 5, 4])
+    assert set(deps.answers) == {3, 5}
     assert set(failed) == {4}
     assert isinstance(failed[4], UpstreamUnavailable)
+
+
+def _deps(api: CountingApi, concurrency: int) -> Deps:
+    return Deps(ProcessorSettings(api_concurrency=concurrency), tevo_api=api)
