@@ -1,16 +1,12 @@
 """Sales a batch at a time: the seller consumers' messages settled with one statement per step.
 
-`pos.sales.apply_order` settles one message's sale in about five round trips; this does the
-same for every message of a batch in a handful: lock every order (ascending), load every sale
-with its invoice, add the new versions and load the stored ones, settle each sale in Python
-with the very rules and checks of `pos.sales`, record TEvo's checks, and write every sale, new
-invoice and line in one statement. The rows it leaves are the ones the message-by-message path
-leaves (tests/integration/sales/test_sale_batch.py shows it over random mixes).
-
-It takes only what it can do that way: two messages of one order, or a sale stored before
-versions existed, raise `NotBatchable`, and any error at all makes the applier roll the batch
-back and apply each message alone (`processor.runtime.transaction`), where a bad message is
-isolated and its error keeps its meaning.
+What `pos.sales.apply_order` does in about five round trips a message, done for a whole batch in
+a handful: lock every order (ascending), load every sale with its invoice, add the new versions
+and load the stored ones, settle each sale with the rules and checks of `pos.sales`, record
+TEvo's checks, write every sale, new invoice and line; the rows are the ones the message-by-
+message path leaves (tests/integration/sales/test_sale_batch.py). Two messages of one order or
+a sale stored before versions existed raise `NotBatchable`, and on any error the applier rolls
+the batch back and applies each message alone (`processor.runtime.set_based`).
 """
 
 from __future__ import annotations
