@@ -61,3 +61,9 @@ def test_api_calls_must_fit_inside_the_handler_timeout() -> None:
     assert ProcessorSettings(api_timeout=5, api_attempts=3, handler_timeout=30)
     with pytest.raises(ValidationError, match="handler_timeout"):
         ProcessorSettings(api_timeout=10, api_attempts=3, handler_timeout=30)
+
+
+def test_the_held_delivery_limit_must_exceed_the_handler_timeout() -> None:
+    assert ProcessorSettings(held_delivery_limit=31, handler_timeout=30)
+    with pytest.raises(ValidationError, match="held_delivery_limit"):
+        ProcessorSettings(held_delivery_limit=30, handler_timeout=30)
