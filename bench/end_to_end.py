@@ -1,6 +1,7 @@
 """Benchmark 2: webhooks posted to the ingress until applied in Postgres, with the full rules.
 
-    python -m bench.end_to_end [--rate 300] [--duration 20] [--mix mixed|office] [--tracing]
+    python -m bench.end_to_end [--rate 300] [--duration 20] [--mix mixed|office] [--verify MS]
+        [--tracing]
 
 Runs migrate, the processor and the ingress as processes, posts the workload at a fixed offered
 rate, waits until every webhook answered 202 that a consumer exists for is applied (a refused
@@ -12,6 +13,8 @@ Postgres (the bench database's backends and the cluster's background processes),
 between the first POST and the last commit; and, as the baseline, the bare aiohttp handler's
 CPU µs per webhook at the same offered rate, measured right after.
 
+`--verify MS` turns verification on against a fake TEvo API in the bench's process (the test
+suite's, knowing every order of the workload) that answers each call after MS milliseconds.
 `--tracing` turns OpenTelemetry on in both services (OTLP/HTTP to a sink in this process that
 counts the spans and answers at once): run once with it and once without to see what tracing
 costs per webhook; without it no OTEL_* variable is set, tracing is off, as in production by
@@ -22,13 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import aio_pika
+
 from bench.cpu import CpuMeter, per_item_us, tree_of
 from bench.harness import (
+    AMQP_URL,
     TOKEN,
     Stack,
     free_port,
@@ -79,13 +88,19 @@ def _expected(hooks: list[Webhook], answers: list[int]) -> set[str]:
 async def _watch_queues(
     services: Stack, stop: asyncio.Event, deepest: dict[str, int], meter: CpuMeter
 ) -> None:
-    while not stop.is_set():
-        for consumer in CONSUMERS:
-            depth = await queue_depth(services.namespace, consumer.name)
-            deepest[consumer.name] = max(deepest.get(consumer.name, 0), depth)
-        services.sample_rss()
-        meter.sample()
-        await asyncio.sleep(1.0)
+    # One connection for the whole run: a connection a poll would cost RabbitMQ more than the
+    # bench measures of it per webhook.
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        while not stop.is_set():
+            for consumer in CONSUMERS:
+                depth = await queue_depth(channel, services.namespace, consumer.name)
+                deepest[consumer.name] = max(deepest.get(consumer.name, 0), depth)
+            services.sample_rss()
+            meter.sample()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def _wait_applied(
@@ -160,9 +175,30 @@ async def _bare(services: Stack, hooks: list[Webhook], rate: float, duration: fl
     return used * 1e6 / max(1, load.statuses.get(200, 0))
 
 
-async def main(rate: float, duration: float, mix: str, tracing: bool) -> None:
+@contextlib.asynccontextmanager
+async def _tevo_api(hooks: list[Webhook], ms: float | None) -> AsyncIterator[dict[str, str]]:
+    """The processor's settings for a fake TEvo API answering after `ms` (None: off)."""
+    if ms is None:
+        yield {}
+        return
+    from tests.fake_tevo import FakeTevo  # noqa: PLC0415 - only with --verify
+
+    fake = FakeTevo(slow=ms / 1000)
+    for hook in hooks:
+        fake.add(json.loads(parse_qs(hook.form)["body"][0]))
+    async with fake.running() as url:
+        yield {"api_url": url, "api_token": fake.token, "api_secret": fake.secret}
+
+
+async def main(
+    rate: float, duration: float, mix: str, verify_ms: float | None, tracing: bool
+) -> None:
     hooks = office_sales(int(rate * duration)) if mix == "office" else mixed(int(rate * duration))
-    async with stack() as services, span_sink(enabled=tracing) as sink:
+    async with (
+        _tevo_api(hooks, verify_ms) as api,
+        stack(**api) as services,
+        span_sink(enabled=tracing) as sink,
+    ):
         if sink is not None:
             services.env.update(
                 OTEL_EXPORTER_OTLP_ENDPOINT=sink.url, OTEL_TRACES_SAMPLER="always_on"
@@ -171,12 +207,16 @@ async def main(rate: float, duration: float, mix: str, tracing: bool) -> None:
         services.stop("ingress")
         services.stop("processor")
         bare_us = await _bare(services, hooks, rate, min(duration, BASELINE_SECONDS))
-    row = {"tracing": "on" if sink is not None else "off", **_row(mix, rate, run)}
+    row = {
+        "tracing": "on" if sink is not None else "off",
+        **_row(mix, rate, run),
+        "tevo_latency_ms": verify_ms,
+    }
     ingress_us = row["ingress_cpu_us_per_202"]
     row["bare_aiohttp_cpu_us"] = bare_us
     row["cpu_ratio_bare_to_ingress"] = bare_us / ingress_us if ingress_us else None
     report(
-        f"end_to_end_{mix}",
+        f"end_to_end_{mix}" + ("" if verify_ms is None else "_verify"),
         [row],
         {
             "expected": len(run.expected),
@@ -221,7 +261,13 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of posting")
     parser.add_argument("--mix", choices=("mixed", "office"), default="mixed")
     parser.add_argument(
+        "--verify",
+        type=float,
+        metavar="MS",
+        help="verification on, against a fake TEvo API answering after MS milliseconds",
+    )
+    parser.add_argument(
         "--tracing", action="store_true", help="OpenTelemetry on in both services (OTLP/HTTP)"
     )
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.duration, args.mix, args.tracing))
+    asyncio.run(main(args.rate, args.duration, args.mix, args.verify, args.tracing))

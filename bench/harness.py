@@ -159,38 +159,46 @@ async def stack(**settings: str) -> AsyncIterator[Stack]:
 
 
 async def delete_namespace(ns: str) -> None:
-    """Delete every queue and exchange under `ns`, found through the management API; without
-    it (the plugin off), every name the topology of the registered consumers gives."""
+    """Delete every queue and exchange under `ns`: all of them through the management API, or,
+    on a broker without it, the ones the topology names, over AMQP."""
+    try:
+        await _delete_over_http(ns)
+    except (aiohttp.ClientError, OSError, ValueError):
+        await _delete_over_amqp(ns)
+
+
+async def _delete_over_http(ns: str) -> None:
     api = urlsplit(AMQP_URL)
     base = f"http://{api.hostname}:15672/api"
     auth = aiohttp.BasicAuth(api.username or "guest", api.password or "guest")
-    try:
-        async with aiohttp.ClientSession(auth=auth) as http:
-            for kind in ("queues", "exchanges"):
-                async with http.get(f"{base}/{kind}/%2F") as response:
-                    items = await response.json()
-                for item in items:
-                    if item["name"].startswith(f"{ns}."):
-                        async with http.delete(f"{base}/{kind}/%2F/{item['name']}"):
-                            pass
-    except aiohttp.ClientConnectorError:
-        await _delete_declared(ns)
+    async with aiohttp.ClientSession(auth=auth, raise_for_status=True) as http:
+        for kind in ("queues", "exchanges"):
+            async with http.get(f"{base}/{kind}/%2F") as response:
+                items = await response.json()
+            for item in items:
+                if item["name"].startswith(f"{ns}."):
+                    async with http.delete(f"{base}/{kind}/%2F/{item['name']}"):
+                        pass
 
 
-async def _delete_declared(ns: str) -> None:
+async def _delete_over_amqp(ns: str) -> None:
     from processor.registry import CONSUMERS  # noqa: PLC0415 - only without the management API
     from processor.runtime.topology import all_queues  # noqa: PLC0415
     from processor.settings import ProcessorSettings  # noqa: PLC0415
 
-    topology = ProcessorSettings(namespace=ns).topology
-    queues = all_queues(topology, CONSUMERS, ProcessorSettings().retry_delays)
-    connection = await aio_pika.connect(AMQP_URL, timeout=30)
-    async with connection, asyncio.timeout(120):  # a broker that stopped answering ends the bench
+    settings = ProcessorSettings(namespace=ns)
+    topology = settings.topology
+    queues = [spec.name for spec in all_queues(topology, CONSUMERS, settings.retry_delays)]
+    exchanges = [
+        spec.name for spec in (*topology.processor_exchanges(), *topology.ingress_exchanges())
+    ]
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
         channel = await connection.channel()
         for queue in queues:
-            await channel.queue_delete(queue.name)
-        for exchange in (*topology.processor_exchanges(), *topology.ingress_exchanges()):
-            await channel.exchange_delete(exchange.name)
+            await channel.queue_delete(queue)  # a queue that is not there is no error
+        for exchange in dict.fromkeys(exchanges):
+            await channel.exchange_delete(exchange)
 
 
 async def wait_http(url: str, within: float = 30.0, times: int = 1) -> None:
@@ -211,12 +219,10 @@ async def wait_http(url: str, within: float = 30.0, times: int = 1) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def queue_depth(ns: str, queue: str) -> int:
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
-        declared = await channel.declare_queue(f"{ns}.{queue}", passive=True)
-        return int(declared.declaration_result.message_count or 0)
+async def queue_depth(channel: aio_pika.abc.AbstractChannel, ns: str, queue: str) -> int:
+    """The queue's depth, on the caller's channel: a watcher polls on one connection."""
+    declared = await channel.declare_queue(f"{ns}.{queue}", passive=True)
+    return int(declared.declaration_result.message_count or 0)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

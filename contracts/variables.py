@@ -31,6 +31,7 @@ INGRESS = frozenset(
         "TEVO_MAX_BODY_BYTES",
         "TEVO_MAX_FORM_FIELDS",
         "TEVO_MAX_IN_FLIGHT",
+        "TEVO_PUBLISH_LINGER",
         "TEVO_TRUSTED_PROXIES",
         "TEVO_WEBHOOK_TOKENS",
     }
@@ -38,6 +39,7 @@ INGRESS = frozenset(
 PROCESSOR = frozenset(
     {
         "TEVO_API_ATTEMPTS",
+        "TEVO_API_CONCURRENCY",
         "TEVO_API_SECRET",
         "TEVO_API_TIMEOUT",
         "TEVO_API_TOKEN",

@@ -95,6 +95,7 @@ async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.brokers,
             settings.topology,
             confirm_timeout=settings.confirm_timeout,
+            linger=settings.publish_linger,
         )
     publisher = app[PUBLISHER]
     publisher.start()

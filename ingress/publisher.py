@@ -16,6 +16,7 @@ from pamqp.commands import Basic
 
 from contracts import Topology, WebhookEnvelope
 from contracts.brokers import Brokers, first_answering, node_of
+from ingress.confirms import Confirmation, ConfirmWriter
 
 log = structlog.get_logger(__name__)
 
@@ -50,12 +51,16 @@ class BrokerUnavailable(Exception):
 class Publisher:
     """One connection and one confirming channel to a node; on its loss, another node's."""
 
-    def __init__(self, brokers: Brokers, topology: Topology, *, confirm_timeout: float) -> None:
+    def __init__(
+        self, brokers: Brokers, topology: Topology, *, confirm_timeout: float, linger: float = 0.005
+    ) -> None:
         self._brokers = brokers
         self._topology = topology
         self._confirm_timeout = confirm_timeout
+        self._linger = linger
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
+        self._writer: ConfirmWriter | None = None
         self._node: str | None = None  # the URL of the node connected to, or lost last
         self._connected_at = 0.0  # time.monotonic() of the last connect
         self._connecting: asyncio.Task[None] | None = None
@@ -107,10 +112,11 @@ class Publisher:
                 unrouted.name, durable=True, arguments=unrouted.arguments
             )
             await queue.bind(self._topology.unrouted)
+            writer = ConfirmWriter(await channel.get_underlay_channel(), linger=self._linger)
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._channel = connection, channel
+        self._connection, self._channel, self._writer = connection, channel, writer
         self._node, self._connected_at = url, time.monotonic()
         for closing in (connection.close_callbacks, channel.close_callbacks):
             closing.add(lambda *_: self._lost(connection))
@@ -134,7 +140,7 @@ class Publisher:
         """The connection or its channel closed: connect again, to another node first."""
         if self._closing or connection is not self._connection:
             return  # our own close, or the other half of a loss already handled
-        self._connection = self._channel = None
+        self._connection = self._channel = self._writer = None
         log.warning("broker.lost", node=node_of(self._node or ""))
         self._connecting = asyncio.create_task(
             self._connect_until_up(connection), name="ingress-reconnect"
@@ -157,34 +163,37 @@ class Publisher:
         A publish that timed out may still have reached the broker: TEvo's retry then carries the
         same `message_id`, and the processor's inbox makes the second copy a no-op.
         """
-        channel = self._channel
-        if channel is None or not self.ready:
+        writer = self._writer
+        if writer is None or not self.ready:
             raise BrokerUnavailable("not connected to RabbitMQ")
-        try:
-            async with asyncio.timeout(self._confirm_timeout):
-                # aiormq's publish on aio-pika's channel, without aio-pika's Message and
-                # Exchange layers (a tenth of the ingress's time per webhook at full load): the
-                # same frames, the same confirm, a Basic.Return still raised (on_return_raises).
-                underlay = await channel.get_underlay_channel()
-                await underlay.basic_publish(
-                    envelope.body,
-                    exchange=self._topology.webhooks_exchange,
-                    routing_key=envelope.routing_key,
-                    properties=message_properties(envelope, received_at),
-                    mandatory=True,
-                )
-        except TimeoutError:
-            self._unconfirmed = True
-            raise BrokerUnavailable("no confirm from RabbitMQ in time") from None
-        except DeliveryError as exc:
-            self._unconfirmed = True
-            if isinstance(exc.frame, Basic.Nack):
-                self._nacked()
-            raise BrokerUnavailable("publish refused: DeliveryError") from exc
-        except CONNECTION_EXCEPTIONS as exc:
-            self._unconfirmed = True
-            raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
-        self._unconfirmed = False
+        confirmation = writer.publish(
+            envelope.body,
+            exchange=self._topology.webhooks_exchange,
+            routing_key=envelope.routing_key,
+            properties=message_properties(envelope, received_at),
+            mandatory=True,
+        )
+        failure = await self._confirmed(confirmation)
+        self._unconfirmed = failure is not None
+        if failure is not None:
+            raise BrokerUnavailable(failure)
+
+    async def _confirmed(self, confirmation: Confirmation) -> str | None:
+        """None once the broker acked; else why not (nack, return, timeout, channel closed)."""
+        # Waited on, not awaited: the future carries the channel's close reason, whatever its
+        # type, and this task's own cancellation must stay apart from it.
+        await asyncio.wait((confirmation,), timeout=self._confirm_timeout)
+        if not confirmation.done():
+            confirmation.cancel()  # a late answer is then dropped by aiormq's reader
+            return "no confirm from RabbitMQ in time"
+        if confirmation.cancelled():
+            return "publish cancelled: the channel closed"
+        error = confirmation.exception()
+        if error is None:
+            return None
+        if isinstance(error, DeliveryError) and isinstance(error.frame, Basic.Nack):
+            self._nacked()
+        return f"publish refused: {type(error).__name__}"
 
     async def check(self) -> bool:
         """Ready, and getting confirms: after a publish went unconfirmed, a probe must get one.
@@ -193,16 +202,19 @@ class Publisher:
         memory or disk alarm. The probe goes to the default exchange under a key no queue has,
         so the broker confirms it and drops it.
         """
-        channel = self._channel
-        if channel is None or not self.ready:
+        writer = self._writer
+        if writer is None or not self.ready:
             return False
         if not self._unconfirmed:
             return True
-        probe = aio_pika.Message(b"", app_id="ingress-readiness-probe")
-        try:
-            async with asyncio.timeout(self._confirm_timeout):
-                await channel.default_exchange.publish(probe, PROBE_ROUTING_KEY, mandatory=False)
-        except (TimeoutError, *CONNECTION_EXCEPTIONS):
+        probe = writer.publish(
+            b"",
+            exchange="",
+            routing_key=PROBE_ROUTING_KEY,
+            properties=Basic.Properties(app_id="ingress-readiness-probe", delivery_mode=1),
+            mandatory=False,
+        )
+        if await self._confirmed(probe) is not None:
             return False
         self._unconfirmed = False
         return True

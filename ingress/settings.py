@@ -63,6 +63,13 @@ class IngressSettings(ServiceSettings):
     confirm_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for RabbitMQ's confirm before a 503."
     )
+    publish_linger: float = Field(
+        default=0.005,
+        ge=0,
+        le=0.1,
+        description="Seconds a publish waits for others to share its socket write (0: the next "
+        "turn of the event loop); fewer writes per webhook at load, that much more latency.",
+    )
 
     @field_validator("webhook_tokens", mode="before")
     @classmethod

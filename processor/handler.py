@@ -7,6 +7,7 @@ ground floor: the POS (`processor.pos`) and the consumers import it, never the r
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,17 +146,26 @@ class Deps:
 
     async def answered(self, order_ids: Iterable[int]) -> tuple[Deps, dict[int, ProcessingError]]:
         """These deps with TEvo's answer for each order, and the error of each order TEvo could
-        not answer for (e.g. TEvo down). Called outside any transaction."""
+        not answer for (e.g. TEvo down). Called outside any transaction. The calls go out at
+        once, at most `TEVO_API_CONCURRENCY` in flight: a batch of 32 orders is not 32 round
+        trips in a row."""
         found: dict[int, dict[str, Any] | None] = {}
         failed: dict[int, ProcessingError] = {}
         api = self.tevo_api
         if api is None:  # verification is off: nothing is asked, nothing is needed
             return self, failed
-        for order_id in sorted(set(order_ids)):
-            try:
-                found[order_id] = await api.get_order(order_id)
-            except ProcessingError as exc:
-                failed[order_id] = exc
+        slots = asyncio.Semaphore(self.settings.api_concurrency)
+
+        async def fetch(order_id: int) -> None:
+            async with slots:
+                try:
+                    found[order_id] = await api.get_order(order_id)
+                except ProcessingError as exc:
+                    failed[order_id] = exc
+
+        async with asyncio.TaskGroup() as calls:
+            for order_id in sorted(set(order_ids)):
+                calls.create_task(fetch(order_id))
         return self.knowing(found), failed
 
     def knowing(self, found: Mapping[int, dict[str, Any] | None]) -> Deps:
@@ -164,6 +174,24 @@ class Deps:
 
 
 Handler = Callable[[Inbound, Connection, Deps], Awaitable[Applied | None]]
+
+
+class NotBatchable(Exception):
+    """The batch holds what only the message-by-message path settles."""
+
+
+class AnswersNeeded(Exception):
+    """Settling needs TEvo's answers for these orders, fetched outside the transaction."""
+
+    def __init__(self, order_ids: Sequence[int]) -> None:
+        super().__init__(f"TEvo's answers needed for {len(order_ids)} orders")
+        self.order_ids = tuple(order_ids)
+
+
+# A consumer's set-based handler: the new messages of a batch (in lock order) applied together,
+# one `Applied` each; it raises when the batch must go message by message (see
+# `processor.runtime.set_based`).
+BatchHandler = Callable[[Connection, Deps, Sequence[Inbound]], Awaitable[list[Applied]]]
 # The key of what a handler locks first (the TEvo order id, for most): a batch applies its
 # messages in this key's order, so two batches never take two orders' locks the other way round.
 LockKey = Callable[[Inbound], int]
@@ -182,3 +210,4 @@ class Consumer:
     routing_keys: tuple[str, ...]
     handle: Handler
     lock_key: LockKey = order_id
+    batch: BatchHandler | None = None  # None: a batch runs `handle` message by message

@@ -58,6 +58,14 @@ class ProcessorMetrics:
             ["consumer"],
             registry=self.registry,
         )
+        self.set_based_fallbacks = Counter(
+            "tevo_processor_set_based_fallbacks_total",
+            "Batches a consumer's set-based path gave back to the message-by-message one, by "
+            "reason: not_batchable (e.g. two messages of one order), unanswered (TEvo could not "
+            "answer for an order), error (any failure, e.g. one bad message, then isolated).",
+            ["consumer", "reason"],
+            registry=self.registry,
+        )
         self.paused_seconds = Counter(
             "tevo_processor_paused_seconds",
             "Seconds consumption was paused because a dependency was down, by dependency "

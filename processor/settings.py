@@ -99,6 +99,13 @@ class ProcessorSettings(ServiceSettings):
         description="Tries per call to TEvo's API on 5xx, 429 or timeout; attempts x timeout plus "
         "waits must stay under TEVO_HANDLER_TIMEOUT.",
     )
+    api_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Calls to TEvo's API a batch makes at once to verify its orders (each "
+        "processor); more: a batch waits less for TEvo, TEvo sees more at once.",
+    )
     processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
     processor_http_port: int = Field(
         default=9100,

@@ -6,7 +6,10 @@ it as `fraud_declined`, `pending` changes nothing; a stale answer never moves a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
+from processor.pos.sale_batch import apply_orders
 from processor.pos.sales import apply_order
 
 
@@ -14,4 +17,13 @@ async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:
     return await apply_order(inbound, conn, deps)
 
 
-CONSUMER = Consumer("seller.fraud_response_received", ("seller.fraud_response_received",), handle)
+async def handle_batch(conn: Connection, deps: Deps, batch: Sequence[Inbound]) -> list[Applied]:
+    return await apply_orders(conn, deps, batch)
+
+
+CONSUMER = Consumer(
+    "seller.fraud_response_received",
+    ("seller.fraud_response_received",),
+    handle,
+    batch=handle_batch,
+)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
+from processor.pos.sale_batch import apply_orders
 from processor.pos.sales import apply_order
 
 
@@ -10,4 +13,8 @@ async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:
     return await apply_order(inbound, conn, deps, cancels="order canceled")
 
 
-CONSUMER = Consumer("seller.order_canceled", ("seller.order_canceled",), handle)
+async def handle_batch(conn: Connection, deps: Deps, batch: Sequence[Inbound]) -> list[Applied]:
+    return await apply_orders(conn, deps, batch, cancels="order canceled")
+
+
+CONSUMER = Consumer("seller.order_canceled", ("seller.order_canceled",), handle, batch=handle_batch)

@@ -6,7 +6,10 @@ wait for `fraud_check_status=approved`; other buyers are kept for review (`pos.s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
+from processor.pos.sale_batch import apply_orders
 from processor.pos.sales import apply_order
 
 
@@ -14,4 +17,8 @@ async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:
     return await apply_order(inbound, conn, deps)
 
 
-CONSUMER = Consumer("seller.order_created", ("seller.order_created",), handle)
+async def handle_batch(conn: Connection, deps: Deps, batch: Sequence[Inbound]) -> list[Applied]:
+    return await apply_orders(conn, deps, batch)
+
+
+CONSUMER = Consumer("seller.order_created", ("seller.order_created",), handle, batch=handle_batch)

@@ -49,7 +49,7 @@ async def save_settled(
 ) -> tuple[list[str], list[Record]]:
     """Write the sale and bring its invoice (`stored`, read under the lock) to the target;
     what was done, what was created. `ids`: the order, its group and the customer."""
-    columns = _columns(*ids, target)
+    columns = sale_columns(*ids, target)
     if stored is None and target.invoice is not None and ids[2] is not None:
         made = await conn.fetchval(SAVE_AND_INVOICE_SQL, *columns, *invoice_args(target))
         done = ["invoice created"] + (["invoice voided"] if target.void_reason else [])
@@ -58,7 +58,7 @@ async def save_settled(
     return (await sync_invoice(conn, stored, target) if stored is not None else []), []
 
 
-def _columns(
+def sale_columns(
     tevo_order_id: int, group: int, customer_id: int | None, target: Target
 ) -> tuple[Any, ...]:
     newest = target.newest

@@ -68,7 +68,7 @@ async def apply_order(
     `cancels` is set by consumers whose event itself cancels the order (e.g. "order rejected").
     """
     order = inbound.order()
-    group = _order_group_id(inbound, order)
+    group = order_group_id_of(inbound, order)
     received = inbound.received_at or datetime.now(UTC)
     incoming = Incoming.webhook(order, inbound.body, inbound.event_type, received, cancels)
     settled = await settle_sale(conn, deps, order.id, group, incoming)
@@ -108,7 +108,7 @@ async def settle_sale(
     versions = await _versions(conn, tevo_order_id, row, incoming)
     operator_invoice = operator_invoice or (row is not None and row["review_decision"] == "invoice")
     newest = max((v for v in versions if v.disputed is None), key=Version.key, default=None)
-    customer_id, remember = await _customer(
+    customer_id, remember = await sale_customer(
         conn, deps, row, (newest or max(versions, key=Version.key)).order, operator_invoice
     )
     ctx = Context(
@@ -164,7 +164,7 @@ async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx:
         versions = [checked if v == body else v for v in versions]
 
 
-async def _customer(
+async def sale_customer(
     conn: Connection, deps: Deps, row: asyncpg.Record | None, order: Order, any_buyer: bool
 ) -> tuple[int | None, tuple[Callable[[], None], ...]]:
     """The sale's customer (the stored one, else the buyer's), and what to remember of it once
@@ -177,7 +177,7 @@ async def _customer(
     return found.customer_id, (partial(deps.offices.remember, found.office_id, found.customer_id),)
 
 
-def _order_group_id(inbound: Inbound, order: Order) -> int:
+def order_group_id_of(inbound: Inbound, order: Order) -> int:
     group = inbound.order_group_id
     if group is None:  # the form field is the source; the body repeats it in some versions
         body_group = (order.model_extra or {}).get("order_group_id")

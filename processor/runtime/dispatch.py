@@ -62,11 +62,12 @@ from processor.metrics import ProcessorMetrics
 from processor.notify import Tell
 from processor.runtime.acks import Acks
 from processor.runtime.dead_letter_notice import dead_letter_notice
+from processor.runtime.inbox import Step
 from processor.runtime.message import batch_position, decoded, log_context
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
-from processor.runtime.transaction import Applier, Step, classify
+from processor.runtime.transaction import Applier, classify
 
 log = structlog.get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)

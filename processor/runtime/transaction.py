@@ -13,14 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 
 import asyncpg
 import structlog
 
-from contracts import envelope as h
-from contracts.tracing import trace_id_of
 from processor.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -31,55 +28,19 @@ from processor.errors import (
 )
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.runtime.inbox import CLAIM_SQL, CONCLUDE_SQL, UNRECORDED, Step, conclusion
 from processor.runtime.message import log_context
+from processor.runtime.set_based import apply_set_based
 
 log = structlog.get_logger(__name__)
 
-# A batch claims the inbox rows of all its messages in one statement before the first savepoint:
-# the ids that come back are new and applied; the others are duplicates (applied before, or by a
-# concurrent batch, whose commit the insert waits for) and are not run at all. A claim made
-# before any savepoint survives a message's rollback, so the claims of the messages that failed
-# are withdrawn at the end, in the statement that writes the history rows of the applied ones.
-# Claiming every row first keeps the lock order acyclic: a claim waits only on another
-# transaction's claim of the same message, and claims are made in the batch's (global) order.
-CLAIM_SQL = """
-INSERT INTO pos.inbox (consumer, message_id) SELECT $1, unnest($2::text[])
-ON CONFLICT DO NOTHING RETURNING message_id
-"""
-# applied_at is when the row is written, not when its transaction began: in a batch the two
-# differ by the messages applied before it.
-CONCLUDE_SQL = """
-WITH withdrawn AS (
-    DELETE FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
-)
-INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
-                               consumer, state, note, received_at, applied_at, trace_id)
-SELECT tevo_order_id, order_group_id, recipient, event_type, message_id, $1, state, note,
-       received_at, clock_timestamp(), trace_id
-FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::timestamptz[], $11::text[])
-     WITH ORDINALITY AS h(tevo_order_id, order_group_id, recipient, event_type, message_id,
-                          state, note, received_at, trace_id, n)
-ORDER BY n
-"""
 # Each message of a batch runs after its own savepoint, released when the next one is taken
 # (one round trip for both) or by the commit; a failed message rolls back to it.
 SAVEPOINT_SQL = "SAVEPOINT message"
 NEXT_SAVEPOINT_SQL = "RELEASE SAVEPOINT message; SAVEPOINT message"
 ROLLBACK_SQL = "ROLLBACK TO SAVEPOINT message"
-# What a handler that returned nothing applied: its inbox row, and no history row.
-UNRECORDED = Applied(None, "")
 # Failures of the batch, not of one message: its transaction is lost or cannot be trusted.
 BATCH_FAILURES = (DatabaseUnavailable, Conflict)
-
-
-@dataclass(frozen=True)
-class Step:
-    """What applying one message came to: applied, a duplicate (`applied` None), or an error."""
-
-    applied: Applied | None = None
-    error: ProcessingError | None = None
-    received_at: datetime | None = None
 
 
 @dataclass
@@ -92,7 +53,11 @@ class Applier:
         """Apply `batch` (see `_transaction`); the messages whose handler needed TEvo's answer
         for their order are applied again in a second transaction, once the answers were
         fetched outside any transaction and lock. Raises when a transaction failed whole."""
-        steps = await self._transaction(consumer, batch)
+        steps = None
+        if consumer.batch is not None and len(batch) > 1:
+            steps = await apply_set_based(self, consumer, batch)
+        if steps is None:
+            steps = await self._transaction(consumer, batch)
         waiting = [i for i, step in enumerate(steps) if isinstance(step.error, NeedsVerification)]
         if not waiting or self.deps.tevo_api is None:
             return steps
@@ -144,12 +109,12 @@ class Applier:
                 savepoint = NEXT_SAVEPOINT_SQL  # releases the previous one in the same round trip
                 steps.append(await self._in_savepoint(conn, consumer, inbound, deps or self.deps))
             deadline.reschedule(loop.time() + timeout)  # the conclusion and the commit
-            conclusion = _conclusion(batch, steps)
-            if conclusion is not None:
-                await conn.execute(CONCLUDE_SQL, consumer.name, *conclusion)
+            concluded = conclusion(batch, steps)
+            if concluded is not None:
+                await conn.execute(CONCLUDE_SQL, consumer.name, *concluded)
         if len(batch) > 1:  # the metric counts batches, not single deliveries
             self.metrics.batches.labels(consumer.name).observe(len(batch))
-        self._committed(consumer, [step.applied for step in steps if step.applied is not None])
+        self.committed(consumer, [step.applied for step in steps if step.applied is not None])
         return steps
 
     async def _in_savepoint(
@@ -167,7 +132,7 @@ class Applier:
                 return Step(error=error)
         return Step(applied or UNRECORDED, received_at=inbound.received_at)
 
-    def _committed(self, consumer: Consumer, applied: Sequence[Applied]) -> None:
+    def committed(self, consumer: Consumer, applied: Sequence[Applied]) -> None:
         """What the handlers' work sets in motion once its transaction committed."""
         self.metrics.count_created(consumer.name, (r for done in applied for r in done.created))
         for done in applied:
@@ -184,39 +149,3 @@ def classify(exc: Exception) -> ProcessingError:
     # with its type once the attempts run out, so it is visible and never a crash loop.
     log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
     return Retryable(f"unexpected {type(exc).__name__}")
-
-
-def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object, ...] | None:
-    """The parameters of `CONCLUDE_SQL` after the consumer: the claims to withdraw (the
-    failed messages') and the history rows of the applied ones, as arrays; None: neither."""
-    failed = [inbound.message_id for inbound, step in zip(batch, steps, strict=True) if step.error]
-    rows = [
-        _history_row(inbound, step.applied)
-        for inbound, step in zip(batch, steps, strict=True)
-        if step.applied is not None and step.applied is not UNRECORDED
-    ]
-    if not failed and not rows:
-        return None
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 9
-    return (failed, *columns)
-
-
-def _history_row(inbound: Inbound, applied: Applied) -> tuple[object, ...]:
-    """One message's row of `pos.order_history`, as `CONCLUDE_SQL` lists its columns."""
-    return (
-        applied.tevo_order_id,
-        inbound.order_group_id,
-        inbound.recipient,
-        inbound.event_type,
-        inbound.message_id,
-        applied.state,
-        _note(applied.note, inbound),
-        inbound.received_at,
-        trace_id_of(inbound.headers),  # the webhook's trace, from the ingress's POST on
-    )
-
-
-def _note(note: str, inbound: Inbound) -> str:
-    # History shows a message that was not a webhook, e.g. "sale recorded (via reconcile)".
-    source = inbound.headers.get(h.HEADER_SOURCE)
-    return f"{note} (via {source})" if isinstance(source, str) and source else note

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import envelope as h
-from processor.commands.dead_letters import ACTIONS
+from processor.commands.dead_letters import ACTIONS, add_arguments
 from processor.ops import dead_letters as deadletters
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare
@@ -191,7 +191,7 @@ async def _at_least(channel: aio_pika.abc.AbstractChannel, queue: str, count: in
 
 
 async def test_a_replay_that_left_dead_letters_says_so_and_exits_non_zero(
-    processor_settings: ProcessorSettings, monkeypatch: pytest.MonkeyPatch, db: asyncpg.Connection
+    processor_settings: ProcessorSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def partial(*_args: object, **_kwargs: object) -> deadletters.Replayed:
         done = deadletters.Replayed(["m1"])
@@ -199,13 +199,18 @@ async def test_a_replay_that_left_dead_letters_says_so_and_exits_non_zero(
         return done
 
     monkeypatch.setattr(deadletters, "replay", partial)
-    # What the command line gives a replay: no dry run, the audit's connection and operator.
-    args = argparse.Namespace(
-        limit=None, message_id=None, json=False, dry_run=False, by=None, audit=db
-    )
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["replay", "--by", "dora"])
+    args.audit = await asyncpg.connect(processor_settings.database_url)
     channel = cast("aio_pika.abc.AbstractChannel", None)  # the stand-in replay never uses it
     out = io.StringIO()
-    with contextlib.redirect_stderr(out), contextlib.redirect_stdout(io.StringIO()):
-        status = await ACTIONS["replay"](channel, processor_settings, [CONSUMER], args)
+    try:
+        with contextlib.redirect_stderr(out), contextlib.redirect_stdout(io.StringIO()):
+            status = await ACTIONS["replay"](channel, processor_settings, [CONSUMER], args)
+        acts = await args.audit.fetch("SELECT operator, message_ids FROM pos.audit")
+    finally:
+        await args.audit.close()
     assert status == 1
     assert f"{CONSUMER}: left 2 dead letter(s)" in out.getvalue()
+    assert [(a["operator"], a["message_ids"]) for a in acts] == [("dora", ["m1"])]

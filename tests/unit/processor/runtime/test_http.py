@@ -140,6 +140,7 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_pos_records_created",
         "tevo_processor_batch_messages",
         "tevo_processor_batch_fallbacks",
+        "tevo_processor_set_based_fallbacks",
         "tevo_pos_fraud_waits_exceeded",
         "tevo_processor_paused_seconds",
         "tevo_processor_batch_crashes",
