@@ -234,4 +234,5 @@ def test_docker_compose_mounts_files_that_exist() -> None:
     for service in compose["services"].values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            assert (ROOT / source).exists(), source
+            if source.startswith("."):  # a bind mount; the others are named volumes
+                assert (ROOT / source).exists(), source
