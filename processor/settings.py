@@ -91,6 +91,13 @@ class ProcessorSettings(ServiceSettings):
         description="Tries per call to TEvo's API on 5xx, 429 or timeout; attempts x timeout plus "
         "waits must stay under TEVO_HANDLER_TIMEOUT.",
     )
+    rabbitmq_api_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/\S*)?$",
+        description="RabbitMQ's management API, where `migrate` sets the queue policies "
+        "(http://host:15672/api); credentials from TEVO_AMQP_URL unless in the URL. Default: "
+        "port 15672 of the first TEVO_AMQP_URL node.",
+    )
     processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
     processor_http_port: int = Field(
         default=9100,
@@ -106,7 +113,7 @@ class ProcessorSettings(ServiceSettings):
             return tuple(int(part) for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("api_token", "api_secret", mode="before")
+    @field_validator("api_token", "api_secret", "rabbitmq_api_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Compose passes `${TEVO_API_TOKEN:-}`: an empty variable means "not configured".
