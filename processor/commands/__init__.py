@@ -11,7 +11,17 @@ from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any, Protocol, cast
 
-from processor.commands import dead_letters, generate, migrate, reconcile, review, run, unrouted
+from processor.commands import (
+    dead_letters,
+    generate,
+    migrate,
+    privacy,
+    reconcile,
+    retention,
+    review,
+    run,
+    unrouted,
+)
 from processor.settings import ProcessorSettings
 
 
@@ -38,6 +48,8 @@ COMMANDS: tuple[Command, ...] = (
     _command(unrouted),
     _command(reconcile),
     _command(review),
+    _command(retention),
+    _command(privacy),
     _command(generate),
 )
 DEFAULT = run.NAME

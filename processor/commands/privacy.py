@@ -1,0 +1,104 @@
+"""`python -m processor privacy export|erase (--email E | --customer ID)`: a person's data.
+
+`export` prints, as JSON on stdout, everything the POS and the namespace's queues hold on the
+person; `erase --yes` masks it everywhere for good (`processor.ops.privacy`). Both are recorded
+in `pos.privacy_acts` with who asked (`--by`, default the OS user), when, and which records;
+the summary printed by `erase` and its log line name records by id and count, never by content.
+Both can run again: an erased person is found by customer id, and nothing is left to mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+import asyncpg
+import structlog
+from aio_pika.exceptions import ChannelNotFoundEntity
+
+from processor.broker import connect_once
+from processor.ops import privacy
+from processor.ops.privacy_export import export
+from processor.ops.privacy_queues import Found, mask_in_queues, namespace_queues
+from processor.ops.progress import bar
+from processor.registry import CONSUMERS
+from processor.settings import ProcessorSettings
+
+log = structlog.get_logger("processor.ops.privacy")
+
+NAME = "privacy"
+HELP = "export or erase everything held on one person (by e-mail or customer id)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="action")
+    helps = {
+        "export": "print, as JSON, everything held on the person",
+        "erase": "mask the person's data everywhere, for good (with --yes)",
+    }
+    for action, text in helps.items():
+        sub = actions.add_parser(action, help=text, description=text)
+        who = sub.add_mutually_exclusive_group(required=True)
+        who.add_argument("--email", help="the person's e-mail (any case)")
+        who.add_argument("--customer", type=int, help="the person's POS customer id")
+        sub.add_argument("--by", default=None, help="who asks, for the record (default: you)")
+        if action == "erase":
+            sub.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+
+
+async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
+    if args.action == "erase" and not args.yes:
+        print("privacy erase masks the person's data for good: add --yes", file=sys.stderr)
+        return 2
+    actor = args.by or getpass.getuser()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        try:
+            subject = await privacy.find_subject(conn, args.email, args.customer)
+        except privacy.NoSubject as exc:
+            print(f"privacy {args.action}: {exc}", file=sys.stderr)
+            return 1
+        found = Found()
+        try:
+            queues = await _queues(settings, subject.needles, found, erase=args.action == "erase")
+        except ChannelNotFoundEntity as exc:
+            print(f"{exc.args[-1]}: has `python -m processor migrate` run?", file=sys.stderr)
+            return 1
+        if args.action == "export":
+            records = await privacy.find_records(conn, subject)
+            document = await export(conn, records)
+            document["messages"] = found.messages
+            act = await privacy.record(conn, "export", actor, subject, records.as_json())
+            print(json.dumps(document, indent=2, default=str))
+            log.info("privacy.exported", act=act, by=actor, customers=subject.customer_ids)
+            return 0
+        act, records = await privacy.erase(conn, subject, actor)
+        summary = {**records.as_json(), "messages_masked": queues, "act": act}
+        await conn.execute(
+            "UPDATE pos.privacy_acts SET records = records || $2::jsonb WHERE id = $1",
+            act,
+            json.dumps({"messages_masked": queues}),
+        )
+        print(json.dumps(summary, indent=2))
+        log.info("privacy.erased", act=act, by=actor, customers=subject.customer_ids)
+        return 0
+    finally:
+        await conn.close()
+
+
+async def _queues(
+    settings: ProcessorSettings, needles: tuple[str, ...], found: Found, *, erase: bool
+) -> dict[str, Any]:
+    """Look through (export) or mask (erase) the namespace's queues; message ids by queue."""
+    names = namespace_queues(settings.topology, CONSUMERS, settings.retry_delays)
+    connection = await connect_once(settings, NAME)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        with bar("privacy: queues") as progress:
+            done = await mask_in_queues(
+                channel, names, needles, dry_run=not erase, found=found, progress=progress
+            )
+    return {r.queue: r.replaced for r in done if r.replaced}

@@ -1,0 +1,195 @@
+"""Find everything the POS holds on one person, and erase it: `privacy export` and `erase`.
+
+A person is named by e-mail (matched by Unicode casefold, as `processor.ops.pii.fold` says) or by
+customer id. Their records are their customers, the sales and purchase orders whose stored body
+mentions them (or whose customer they are), those sales' versions, and any note that mentions
+them. Erasure masks the bodies (`pii.mask`: contact fields and every string that mentions
+them), empties the customer's name, e-mail, phone and address, and then, as a net for what no
+one listed, replaces the person's e-mails, names and phones in every text and JSON column of
+schema `pos`. Invoices, their lines and amounts stay. Erased customers keep their TEvo ids, so
+a sale TEvo sends again finds its customer and settles as before. Each act is recorded in
+`pos.privacy_acts` (ids and counts, never the data). Running it again finds nothing left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from processor.ops.pii import ERASED, fold, mask, needles_of
+from processor.pos.sales import LOCK_SQL
+
+# ASCII e-mails compare with lower() (the index); any other is compared casefolded in Python.
+CUSTOMERS_SQL = r"""
+SELECT id, tevo_client_id, name, email, phone FROM pos.customers
+WHERE ($1::text IS NOT NULL AND email IS NOT NULL
+       AND (lower(btrim(email)) = lower(btrim($1)) OR email !~ '^[\x01-\x7f]*$'))
+   OR id = $2
+"""
+SALES_SQL = """
+SELECT id, tevo_order_id FROM pos.sales
+WHERE customer_id = ANY($1::bigint[]) OR lower(raw::text) LIKE ANY($2::text[])
+ORDER BY tevo_order_id
+"""
+VERSIONS_SQL = """
+SELECT id FROM pos.sale_versions
+WHERE tevo_order_id = ANY($1::bigint[]) OR lower(body::text) LIKE ANY($2::text[])
+ORDER BY id
+"""
+PURCHASES_SQL = """
+SELECT id, tevo_order_id FROM pos.purchase_orders WHERE lower(raw::text) LIKE ANY($1::text[])
+"""
+# Each stored body: its table, key and column.
+BODY_COLUMNS = {
+    "pos.sales": "raw",
+    "pos.sale_versions": "body",
+    "pos.purchase_orders": "raw",
+}
+ERASE_CUSTOMER_SQL = """
+UPDATE pos.customers SET name = $2, email = NULL, phone = NULL, address = NULL,
+                         erased_at = coalesce(erased_at, now())
+WHERE id = ANY($1::bigint[])
+"""
+# Every text and JSON column of the schema, for the net; the record of acts holds no PII.
+COLUMNS_SQL = """
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'pos' AND data_type IN ('text', 'jsonb', 'json', 'character varying')
+  AND table_name NOT IN ('privacy_acts', 'schema_migrations')
+ORDER BY table_name, column_name
+"""
+RECORD_SQL = """
+INSERT INTO pos.privacy_acts (act, actor, customers, records) VALUES ($1, $2, $3, $4::jsonb)
+RETURNING id
+"""
+
+
+class NoSubject(Exception):
+    """Neither an e-mail nor a customer id was given, or the customer id does not exist."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One person as the POS knows them."""
+
+    customer_ids: tuple[int, ...]
+    needles: tuple[str, ...]  # casefolded e-mails, names, phones
+
+    @property
+    def patterns(self) -> list[str]:
+        """LIKE patterns over lower(text) (casefold equals lower on ASCII)."""
+        escaped = (re.sub(r"([\\%_])", r"\\\1", n) for n in self.needles)
+        return [f"%{needle}%" for needle in escaped]
+
+
+@dataclass
+class Records:
+    """Which records of each table an act found or changed."""
+
+    found: dict[str, list[int]] = field(default_factory=dict)
+    scrubbed: dict[str, int] = field(default_factory=dict)  # the net: column -> rows
+
+    def as_json(self) -> dict[str, Any]:
+        return {"records": self.found, "scrubbed": self.scrubbed}
+
+
+async def find_subject(
+    conn: asyncpg.Connection, email: str | None, customer: int | None
+) -> Subject:
+    if email is None and customer is None:
+        raise NoSubject("give --email or --customer")
+    rows = await conn.fetch(CUSTOMERS_SQL, email, customer)
+    if email is not None:
+        rows = [r for r in rows if r["id"] == customer or fold(r["email"] or "") == fold(email)]
+    elif not rows:
+        raise NoSubject(f"no customer {customer}")
+    values = [email, *(v for r in rows for v in (r["email"], r["name"], r["phone"]))]
+    values = [v for v in values if v != ERASED]
+    return Subject(tuple(r["id"] for r in rows), needles_of(values))
+
+
+async def find_records(conn: asyncpg.Connection, subject: Subject) -> Records:
+    patterns, ids = subject.patterns, list(subject.customer_ids)
+    sales = await conn.fetch(SALES_SQL, ids, patterns)
+    orders = [r["tevo_order_id"] for r in sales]
+    versions = await conn.fetch(VERSIONS_SQL, orders, patterns)
+    purchases = await conn.fetch(PURCHASES_SQL, patterns)
+    return Records(
+        {
+            "pos.customers": ids,
+            "pos.sales": [r["id"] for r in sales],
+            "pos.sale_versions": [r["id"] for r in versions],
+            "pos.purchase_orders": [r["id"] for r in purchases],
+        }
+    )
+
+
+async def erase(conn: asyncpg.Connection, subject: Subject, actor: str) -> tuple[int, Records]:
+    """Erase the subject in one transaction; the id of its record in `pos.privacy_acts`."""
+    async with conn.transaction():
+        records = await find_records(conn, subject)
+        orders = await conn.fetch(
+            "SELECT tevo_order_id FROM pos.sales WHERE id = ANY($1::bigint[]) ORDER BY 1",
+            records.found["pos.sales"],
+        )
+        for row in orders:  # as the processor does: no sale is settled meanwhile
+            await conn.execute(LOCK_SQL, row["tevo_order_id"])
+        await conn.execute(ERASE_CUSTOMER_SQL, list(subject.customer_ids), ERASED)
+        for table, column in BODY_COLUMNS.items():
+            await _mask_bodies(conn, table, column, records.found[table], subject.needles)
+        records.scrubbed = await _net(conn, subject.needles)
+        act: int = await conn.fetchval(
+            RECORD_SQL, "erase", actor, list(subject.customer_ids), json.dumps(records.as_json())
+        )
+    return act, records
+
+
+async def _mask_bodies(
+    conn: asyncpg.Connection, table: str, column: str, ids: Sequence[int], needles: tuple[str, ...]
+) -> None:
+    rows = await conn.fetch(
+        f"SELECT id, {column}::text AS body FROM {table} WHERE id = ANY($1::bigint[])",  # noqa: S608 - constants
+        list(ids),
+    )
+    for row in rows:
+        masked = json.dumps(mask(json.loads(row["body"]), needles))
+        await conn.execute(
+            f"UPDATE {table} SET {column} = $2::jsonb WHERE id = $1",  # noqa: S608 - constants
+            row["id"],
+            masked,
+        )
+
+
+async def _net(conn: asyncpg.Connection, needles: tuple[str, ...]) -> dict[str, int]:
+    """Replace the needles in every text and JSON column of `pos`; rows changed per column."""
+    if not needles:
+        return {}
+    pattern = "|".join(re.escape(n) for n in needles)
+    changed = {}
+    for row in await conn.fetch(COLUMNS_SQL):
+        table, column, kind = row["table_name"], row["column_name"], row["data_type"]
+        text = f'"{column}"::text' if kind in {"jsonb", "json"} else f'"{column}"'
+        value = f"regexp_replace({text}, $1, $2, 'gi')"
+        value = f"{value}::{kind}" if kind in {"jsonb", "json"} else value
+        status = await conn.execute(
+            f'UPDATE pos."{table}" SET "{column}" = {value} WHERE {text} ~* $1',  # noqa: S608 - names from the catalog
+            pattern,
+            ERASED,
+        )
+        count = int(status.rsplit(maxsplit=1)[-1])
+        if count:
+            changed[f"pos.{table}.{column}"] = count
+    return changed
+
+
+async def record(
+    conn: asyncpg.Connection, act: str, actor: str, subject: Subject, records: dict[str, Any]
+) -> int:
+    found: int = await conn.fetchval(
+        RECORD_SQL, act, actor, list(subject.customer_ids), json.dumps(records)
+    )
+    return found
