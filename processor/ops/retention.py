@@ -139,36 +139,23 @@ async def _mask(bodies: Bodies, conn: asyncpg.Connection, cutoff: datetime, batc
 
 
 def steps() -> list[Step]:
-    found = [
+    """In the order a run takes them: the masking before the deletions, so that each count a
+    dry run gives is what the run then does (a version deleted first would not be masked)."""
+    masking = [
         Step(
-            "inbox",
-            "retention_inbox",
-            INBOX_COUNT,
-            lambda c, t, n: _delete(INBOX_BATCH, c, t, n),
-        ),
-        Step(
-            "history",
-            "retention_history",
-            HISTORY_COUNT,
-            lambda c, t, n: _delete(HISTORY_BATCH, c, t, n),
-        ),
-        Step(
-            "versions",
-            "retention_versions",
-            VERSIONS_COUNT,
-            lambda c, t, n: _delete(VERSIONS_BATCH, c, t, n),
-        ),
-    ]
-    for bodies in BODIES:
-        found.append(
-            Step(
-                f"pii {bodies.table}.{bodies.column}",
-                "retention_pii",
-                bodies.count_sql,
-                partial(_mask, bodies),
-            )
+            f"pii {bodies.table}.{bodies.column}",
+            "retention_pii",
+            bodies.count_sql,
+            partial(_mask, bodies),
         )
-    return found
+        for bodies in BODIES
+    ]
+    return [
+        Step("inbox", "retention_inbox", INBOX_COUNT, partial(_delete, INBOX_BATCH)),
+        *masking,
+        Step("history", "retention_history", HISTORY_COUNT, partial(_delete, HISTORY_BATCH)),
+        Step("versions", "retention_versions", VERSIONS_COUNT, partial(_delete, VERSIONS_BATCH)),
+    ]
 
 
 async def count(conn: asyncpg.Connection, step: Step, cutoff: datetime) -> int:
