@@ -12,6 +12,7 @@ import asyncio
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -78,7 +79,7 @@ async def _dead_letters(amqp: aio_pika.abc.AbstractChannel, settings: ProcessorS
     queue = settings.topology.dead_letter_queue("seller.order_created")
     now = datetime.now(UTC)
     for n, failed in enumerate((now - timedelta(days=40), now - timedelta(days=31), now)):
-        headers = {h.HEADER_LAST_FAILED_AT: failed.isoformat()}
+        headers: dict[str, Any] = {h.HEADER_LAST_FAILED_AT: failed.isoformat()}
         message = aio_pika.Message(b"{}", headers=headers, message_id=f"dead-{n}")
         await amqp.default_exchange.publish(message, queue)
     await eventually(lambda: _at_least(amqp, queue, 3))
