@@ -209,6 +209,11 @@ def test_operators_resources_are_what_the_rest_expects() -> None:
     assert postgres["spec"]["postgresql"]["synchronous"]["number"] >= 1
     reconcile = _pod_spec(_one("CronJob", "tevo-reconcile"))["containers"][0]
     assert reconcile["command"] == ["python", "-m", "processor", "reconcile"]
+    retention = _one("CronJob", "tevo-retention")
+    assert _pod_spec(retention)["containers"][0]["command"] == [
+        *("python", "-m", "processor", "retention", "run"),
+    ]
+    assert retention["spec"]["concurrencyPolicy"] == "Forbid"  # two runs never overlap
     migrate = _pod_spec(_one("Job", "tevo-migrate"))["containers"][0]
     assert migrate["command"][:4] == ["python", "-m", "processor", "migrate"]
     assert "--wait" in migrate["command"]
