@@ -145,6 +145,22 @@ class ProcessorSettings(ServiceSettings):
             return tuple(int(part) for part in value.split(",") if part.strip())
         return value
 
+    @field_validator(
+        "fraud_wait_limit",
+        "retention_inbox",
+        "retention_history",
+        "retention_versions",
+        "retention_pii",
+        "retention_dead_letters",
+        mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # From the environment "7200" is a string, which pydantic reads only as ISO 8601.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @field_validator("api_token", "api_secret", "rabbitmq_api_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

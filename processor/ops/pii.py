@@ -49,9 +49,15 @@ def fold(text: str) -> str:
 
 
 def needles_of(values: Iterable[str | None]) -> tuple[str, ...]:
-    """The casefolded, distinct, non-trivial strings to look for (at least 3 characters: a
-    shorter name would mask half of every body)."""
-    found = {fold(v) for v in values if v is not None and len(fold(v)) >= 3}
+    """The distinct, non-trivial strings to look for, casefolded and lowered (SQL compares
+    lower(): `Straße` lowers to itself but casefolds to `strasse`); at least 3 characters, a
+    shorter name would mask half of every body."""
+    found = {
+        form
+        for v in values
+        if v is not None and len(fold(v)) >= 3
+        for form in (fold(v), v.strip().lower())
+    }
     return tuple(sorted(found, key=len, reverse=True))
 
 
