@@ -68,25 +68,36 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
             print(f"{exc.args[-1]}: has `python -m processor migrate` run?", file=sys.stderr)
             return 1
         if args.action == "export":
-            records = await privacy.find_records(conn, subject)
-            document = await export(conn, records)
-            document["messages"] = found.messages
-            act = await privacy.record(conn, "export", actor, subject, records.as_json())
-            print(json.dumps(document, indent=2, default=str))
-            log.info("privacy.exported", act=act, by=actor, customers=subject.customer_ids)
-            return 0
-        act, records = await privacy.erase(conn, subject, actor)
-        summary = {**records.as_json(), "messages_masked": queues, "act": act}
-        await conn.execute(
-            "UPDATE pos.privacy_acts SET records = records || $2::jsonb WHERE id = $1",
-            act,
-            json.dumps({"messages_masked": queues}),
-        )
-        print(json.dumps(summary, indent=2))
-        log.info("privacy.erased", act=act, by=actor, customers=subject.customer_ids)
-        return 0
+            return await _export(conn, subject, actor, found)
+        return await _erase(conn, subject, actor, queues)
     finally:
         await conn.close()
+
+
+async def _export(
+    conn: asyncpg.Connection, subject: privacy.Subject, actor: str, found: Found
+) -> int:
+    records = await privacy.find_records(conn, subject)
+    document = await export(conn, records)
+    document["messages"] = found.messages
+    act = await privacy.record(conn, "export", actor, subject, records.as_json())
+    print(json.dumps(document, indent=2, default=str))
+    log.info("privacy.exported", act=act, by=actor, customers=subject.customer_ids)
+    return 0
+
+
+async def _erase(
+    conn: asyncpg.Connection, subject: privacy.Subject, actor: str, queues: dict[str, Any]
+) -> int:
+    act, records = await privacy.erase(conn, subject, actor)
+    await conn.execute(
+        "UPDATE pos.privacy_acts SET records = records || $2::jsonb WHERE id = $1",
+        act,
+        json.dumps({"messages_masked": queues}),
+    )
+    print(json.dumps({**records.as_json(), "messages_masked": queues, "act": act}, indent=2))
+    log.info("privacy.erased", act=act, by=actor, customers=subject.customer_ids)
+    return 0
 
 
 async def _queues(
