@@ -69,7 +69,6 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
 
 async def run_pass(settings: ProcessorSettings, *, dry_run: bool, out: TextIO | None = None) -> int:
     """One pass over every kind of data; exit status 1 when a queue is missing."""
-    verb = "would forget" if dry_run else "forgot"
     conn = await asyncpg.connect(settings.database_url)
     try:
         now: datetime = await conn.fetchval("SELECT now()")
@@ -83,6 +82,8 @@ async def run_pass(settings: ProcessorSettings, *, dry_run: bool, out: TextIO | 
                     found = await retention.forget(
                         conn, step, cutoff, settings.retention_batch, progress
                     )
+            verb = ("would mask" if dry_run else "masked") if step.masks else None
+            verb = verb or ("would delete" if dry_run else "deleted")
             _say(out, f"{step.name}: {verb} {found} (before {cutoff.isoformat()})")
     finally:
         await conn.close()

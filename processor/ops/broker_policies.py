@@ -91,7 +91,7 @@ async def list_policies(api: ManagementApi, vhost: str) -> list[dict[str, Any]]:
                 found: list[dict[str, Any]] = await response.json()
                 return found
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise PoliciesNotSet(f"{api.where}: {type(exc).__name__}") from None
+            raise PoliciesNotSet(f"{api.where} not reachable ({type(exc).__name__})") from None
 
 
 def _session(api: ManagementApi) -> aiohttp.ClientSession:
@@ -118,7 +118,7 @@ async def _call(
                 raise PoliciesNotSet(f"{_base(url)} answered {response.status}: {detail}")
             return 1
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise PoliciesNotSet(f"{_base(url)}: {type(exc).__name__}") from None
+        raise PoliciesNotSet(f"{_base(url)} not reachable ({type(exc).__name__})") from None
 
 
 def _base(url: str) -> str:

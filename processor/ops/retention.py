@@ -121,6 +121,7 @@ class Step:
     setting: str  # the ProcessorSettings field of its keep period
     count_sql: str
     forget: Callable[[asyncpg.Connection, datetime, int], Awaitable[int]]
+    masks: bool = False  # masks contact details in place; the others delete rows
 
 
 async def _delete(sql: str, conn: asyncpg.Connection, cutoff: datetime, batch: int) -> int:
@@ -147,6 +148,7 @@ def steps() -> list[Step]:
             "retention_pii",
             bodies.count_sql,
             partial(_mask, bodies),
+            masks=True,
         )
         for bodies in BODIES
     ]

@@ -94,7 +94,9 @@ async def _pass(settings: ProcessorSettings, *, dry_run: bool) -> dict[str, int]
     out = io.StringIO()
     assert await run_pass(settings, dry_run=dry_run, out=out) == 0
     found = re.findall(
-        r"^(.+?): (?:would forget|forgot|would drop|dropped) (\d+)", out.getvalue(), re.M
+        r"^(.+?): (?:would delete|deleted|would mask|masked|would drop|dropped) (\d+)",
+        out.getvalue(),
+        re.M,
     )
     return {name: int(n) for name, n in found}
 
