@@ -20,6 +20,7 @@ import structlog
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from processor.broker import connect_once
+from processor.commands.retention import unmigrated
 from processor.ops import privacy
 from processor.ops.privacy_export import export
 from processor.ops.privacy_queues import Found, mask_in_queues, namespace_queues
@@ -56,11 +57,14 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     actor = args.by or getpass.getuser()
     conn = await asyncpg.connect(settings.database_url)
     try:
+        if await unmigrated(conn, f"privacy {args.action}"):
+            return 1
         try:
             subject = await privacy.find_subject(conn, args.email, args.customer)
         except privacy.NoSubject as exc:
             print(f"privacy {args.action}: {exc}", file=sys.stderr)
             return 1
+
         found = Found()
         try:
             queues = await _queues(settings, subject.needles, found, erase=args.action == "erase")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from datetime import datetime, timedelta
 from typing import TextIO
 
@@ -23,6 +24,7 @@ from processor.broker import connect_once
 from processor.commands.reconcile import _minutes
 from processor.commands.unreachable import UNREACHABLE
 from processor.ops import retention
+from processor.ops.migrate import pending
 from processor.ops.progress import bar
 from processor.ops.retention_queues import expire, held_queues
 from processor.registry import CONSUMERS
@@ -68,9 +70,11 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
 
 
 async def run_pass(settings: ProcessorSettings, *, dry_run: bool, out: TextIO | None = None) -> int:
-    """One pass over every kind of data; exit status 1 when a queue is missing."""
+    """One pass over every kind of data; exit status 1 when the schema or a queue is missing."""
     conn = await asyncpg.connect(settings.database_url)
     try:
+        if await unmigrated(conn, NAME):
+            return 1
         now: datetime = await conn.fetchval("SELECT now()")
         for step in retention.steps():
             keep: timedelta = getattr(settings, step.setting)
@@ -113,6 +117,18 @@ async def _held(
     if not dry_run:
         log.info("retention.done", dead_letters_dropped=dropped)
     return 0
+
+
+async def unmigrated(conn: asyncpg.Connection, command: str) -> bool:
+    """True, after saying so on stderr, when the schema lacks a migration of this release."""
+    missing = await pending(conn)
+    if missing:
+        print(
+            f"{command}: the POS schema lacks migrations {missing}: "
+            "run `python -m processor migrate` first",
+            file=sys.stderr,
+        )
+    return bool(missing)
 
 
 def _say(out: TextIO | None, line: str) -> None:

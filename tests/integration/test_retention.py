@@ -8,11 +8,14 @@ applied again and doubles nothing.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -21,8 +24,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import envelope as h
+from processor.commands import privacy
 from processor.commands.retention import run_pass
 from processor.settings import ProcessorSettings
+from tests.conftest import Services
 from tests.integration.conftest import TOKEN, count, eventually, queue_depth
 from tests.payloads import FORM_HEADERS, form, order
 
@@ -206,3 +211,23 @@ async def _state(db: asyncpg.Connection) -> dict[str, object]:
         "statuses": "SELECT string_agg(status, ',' ORDER BY id) FROM pos.sales",
     }
     return {name: await db.fetchval(sql) for name, sql in queries.items()}
+
+
+async def test_an_unmigrated_database_is_one_clear_line_and_nothing_done(
+    services: Services, processor_settings: ProcessorSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"tevo_empty_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(services.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = urlunsplit(urlsplit(services.database_url)._replace(path=f"/{name}"))
+        settings = processor_settings.model_copy(update={"database_url": url})
+        assert await run_pass(settings, dry_run=False) == 1
+        args = argparse.Namespace(action="erase", email="a@example.com", customer=None, by=None)
+        assert await privacy.main(argparse.Namespace(**vars(args), yes=True), settings) == 1
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 2
+        assert all("run `python -m processor migrate` first" in line for line in lines)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
