@@ -185,3 +185,25 @@ async def test_an_unknown_customer_is_a_clear_error(
     args = argparse.Namespace(action="export", email=None, customer=999, by=None, yes=False)
     assert await privacy.main(args, processor_settings) == 1
     assert "no customer 999" in capsys.readouterr().err
+
+
+async def test_two_operators_erasing_one_person_at_once_both_succeed(
+    processor: ProcessorSettings,
+    ingress: Client,
+    db: asyncpg.Connection,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _post(ingress, _sale())
+    await eventually(lambda: count(db, "SELECT count(*) FROM pos.invoices"))
+    total = await db.fetchval("SELECT total FROM pos.invoices")
+
+    async def erase(by: str) -> int:
+        args = argparse.Namespace(action="erase", email=ASKED, customer=None, by=by, yes=True)
+        return await privacy.main(args, processor)
+
+    assert list(await asyncio.gather(erase("first"), erase("second"))) == [0, 0]
+    capsys.readouterr()
+    assert _spellings(await _dump(processor.database_url)) == []
+    acts = await db.fetch("SELECT actor FROM pos.privacy_acts WHERE act = 'erase'")
+    assert sorted(a["actor"] for a in acts) == ["first", "second"]
+    assert await db.fetchval("SELECT total FROM pos.invoices") == total
