@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
-from contracts.orders import BodyError, EventRef, Timestamp
+from contracts.orders import EventRef, Timestamp, parse_body
 
 __all__ = ["CatalogEvent", "parse_catalog_event"]
 
@@ -29,9 +27,4 @@ class CatalogEvent(EventRef):
 
 def parse_catalog_event(body: bytes | str) -> CatalogEvent:
     """Parse an `event_*` body, raising `BodyError` naming the first field that breaks it."""
-    try:
-        return CatalogEvent.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BodyError(field, first["msg"]) from None
+    return parse_body(CatalogEvent, body)

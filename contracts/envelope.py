@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -35,8 +36,10 @@ class WebhookEnvelope(BaseModel):
     def routing_key(self) -> str:
         return routing_key(self.recipient, self.event_type)
 
-    @property
+    @cached_property
     def message_id(self) -> str:
+        # computed once per webhook however often it is read (answer, log, publish): a SHA-256
+        # of the whole body
         return message_id(self.recipient, self.event_type, self.order_group_id, self.body)
 
     def headers(self, received_at: datetime) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +38,7 @@ __all__ = [
     "Party",
     "TicketGroup",
     "as_utc",
+    "parse_body",
     "parse_order",
     "parse_order_item",
     "parse_timestamp",
@@ -222,6 +223,9 @@ class Order(_Lenient):
         return None if self.state is None else self.state.replace("cancelled", "canceled")
 
 
+_M = TypeVar("_M", bound=_Lenient)
+
+
 class BodyError(ValueError):
     """The body is not the JSON object the contract promises; says which field and why."""
 
@@ -231,7 +235,9 @@ class BodyError(ValueError):
         self.detail = detail
 
 
-def _parse(model: type[_Lenient], body: bytes | str) -> Any:
+def parse_body(model: type[_M], body: bytes | str) -> _M:
+    """`body` as `model`, raising `BodyError` naming the first field that breaks it: the one
+    mapping of pydantic's errors for every body of the contract (orders, items, catalog events)."""
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
@@ -242,11 +248,9 @@ def _parse(model: type[_Lenient], body: bytes | str) -> Any:
 
 def parse_order(body: bytes | str) -> Order:
     """Parse an order body, raising `BodyError` naming the first field that breaks the contract."""
-    order: Order = _parse(Order, body)
-    return order
+    return parse_body(Order, body)
 
 
 def parse_order_item(body: bytes | str) -> OrderItem:
     """Parse an `etickets_finalized` body: one order item, not an order."""
-    item: OrderItem = _parse(OrderItem, body)
-    return item
+    return parse_body(OrderItem, body)

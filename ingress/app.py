@@ -25,7 +25,7 @@ from ingress.redact import redacting
 from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route, server_options
 from ingress.settings import IngressSettings
 
-log = structlog.get_logger("ingress")
+log = structlog.get_logger(__name__)
 
 
 class WebhookPublisher(Protocol):
@@ -192,7 +192,7 @@ async def _publish(
     app: web.Application, envelope: WebhookEnvelope, received: float
 ) -> web.Response:
     metrics = app[METRICS]
-    message_id = envelope.message_id  # a SHA-256 of the body: once, not once per use
+    message_id = envelope.message_id  # computed once per envelope, the publisher reads it too
     labels = (envelope.recipient.value, envelope.event_type)
     started = time.perf_counter()
     try:

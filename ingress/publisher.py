@@ -17,7 +17,7 @@ from pamqp.commands import Basic
 from contracts import Topology, WebhookEnvelope
 from contracts.brokers import Brokers, first_answering, node_of
 
-log = structlog.get_logger("ingress.publisher")
+log = structlog.get_logger(__name__)
 
 RECONNECT_DELAY = 2.0  # after every node of the list refused
 RENEW_AFTER_NACK = 2.0  # seconds a connection is kept before a nack replaces it

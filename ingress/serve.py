@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 
 from ingress.settings import IngressSettings
 
-log = structlog.get_logger("ingress.access")
+log = structlog.get_logger(__name__)
 
 WEBHOOK_ROUTE = "/webhooks/tevo/{token}"
 ROUTE = web.RequestKey("route", str)

@@ -29,7 +29,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when 
 STOP_TIMEOUT = 20.0  # a worker's own graceful shutdown takes up to 10 s
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-log = structlog.get_logger("ingress")
+log = structlog.get_logger(__name__)
 
 
 def run_workers(settings: IngressSettings) -> int:

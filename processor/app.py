@@ -25,17 +25,16 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
-from processor.deps import Deps
+from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
-from processor.ops.review_watch import watching
-from processor.runtime.message import Consumer
+from processor.pos.review_watch import watching
+from processor.runtime.health import Health
 from processor.runtime.pause import Pause
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
 # The wait before the next broker session grows from the first to the last, doubling.

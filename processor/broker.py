@@ -28,7 +28,7 @@ from yarl import URL
 from contracts.brokers import Brokers, first_answering, node_of
 from contracts.settings import ServiceSettings
 
-log = structlog.get_logger("processor.broker")
+log = structlog.get_logger(__name__)
 C = TypeVar("C", bound=AbstractConnection)
 
 # Seconds between reconnection attempts of a robust connection after the broker went away.

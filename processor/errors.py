@@ -1,24 +1,22 @@
-"""What can go wrong with a message, and what should happen next.
+"""What can go wrong with a message: the error tree the dispatcher decides by.
 
     ProcessingError
-    ├── Retryable            try again later, with a growing delay, a bounded number of times
+    ├── Retryable            transient: it may work later
     │   ├── DatabaseUnavailable   connection lost, refused, Postgres shutting down, timeout
     │   ├── Conflict              serialization failure, deadlock, lock timeout, unique race
     │   ├── UpstreamUnavailable   TEvo's API down, timing out, or 5xx/429 after the client's retries
     │   └── UpstreamUnauthorized  TEvo's API refused our credentials (401/403)
-    ├── Permanent            never going to work: dead-letter at once, with the reason
+    ├── Permanent            never going to work
     │   ├── ContractViolation     the body or headers break the contract in `contracts/`
     │   └── UpstreamRejected      TEvo's API called our request malformed (another 4xx)
-    └── NeedsVerification    no failure: the handler needs TEvo's answer for an order, which
-                             `processor.runtime.transaction` fetches outside the transaction
-                             before it applies the message again; never reaches the dispatcher
+    └── NeedsVerification    no failure: the handler needs TEvo's answer for an order
 
+What happens to each is answered in one place: the table in `processor.runtime.dispatch`.
 Handlers raise these; `translate` turns asyncpg's exceptions into them at the boundary, and
 `processor.tevo.api` turns aiohttp's, so the dispatcher decides the outcome from this tree alone.
 
 Refused credentials are retryable, not permanent: they are one setting for every message, and
-a rotated secret must not dead-letter every sale at once. The retries buy an operator the whole
-retry schedule to fix it, and what still runs out lands in the dead-letter queue, replayable.
+a rotated secret must not dead-letter every sale at once.
 """
 
 from __future__ import annotations

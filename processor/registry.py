@@ -23,7 +23,7 @@ from processor.consumers import (
     seller_order_created,
     seller_order_rejected,
 )
-from processor.runtime.message import Consumer
+from processor.handler import Consumer
 
 CONSUMERS: tuple[Consumer, ...] = (
     # seller side: sales and invoices

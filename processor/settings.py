@@ -192,11 +192,6 @@ class ProcessorSettings(ServiceSettings):
             )
         return self
 
-    @property
-    def verification_enabled(self) -> bool:
-        """Webhooks are checked against TEvo's API only with credentials to call it."""
-        return self.api_token is not None and self.api_secret is not None
-
     def retry_delay(self, attempt: int) -> int:
         """The delay after failed attempt `attempt` (1-based); the last tier repeats."""
         return self.retry_delays[min(attempt, len(self.retry_delays)) - 1]

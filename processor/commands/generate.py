@@ -24,7 +24,7 @@ from processor.registry import CONSUMERS
 from processor.runtime.topology import all_queues
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.generate")
+log = structlog.get_logger(__name__)
 
 NAME = "generate"
 HELP = "write (or --check) the broker definitions, k8s policies, AsyncAPI and settings docs"

@@ -27,7 +27,7 @@ from processor.registry import CONSUMERS
 from processor.runtime.topology import all_queues, declare
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.ops.migrate")
+log = structlog.get_logger(__name__)
 
 NAME = "migrate"
 HELP = "create or upgrade the POS schema and declare every consumer's queues"

@@ -16,13 +16,13 @@ from aio_pika.abc import AbstractExchange
 from processor.broker import connect_broker
 from processor.errors import Permanent, ProcessingError
 from processor.ops.progress import bar
+from processor.ops.reconcile import Tally, reconcile_once
 from processor.registry import CONSUMERS
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi, open_api
-from processor.tevo.reconcile import Tally, reconcile_once
 
-log = structlog.get_logger("processor.tevo.reconcile")
+log = structlog.get_logger(__name__)
 
 NAME = "reconcile"
 HELP = "publish pending TEvo sales the POS has not seen as order_created (needs TEVO_API_*)"

@@ -17,11 +17,10 @@ from typing import Any
 
 import asyncpg
 
-from processor.deps import Deps
 from processor.errors import ProcessingError
-from processor.ops import review
-from processor.ops.recheck import recheck
-from processor.runtime.message import Connection
+from processor.handler import Connection, Deps
+from processor.pos import review
+from processor.pos.recheck import recheck
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
 
@@ -91,9 +90,9 @@ async def _act(args: argparse.Namespace, conn: Connection, deps: Deps) -> int:
         ids = [args.order_id] if args.order_id is not None else [
             s["tevo_order_id"] for s in await review.list_sales(conn, limit, LIST_LIMIT)
         ]  # fmt: skip
-        answers = [await recheck(conn, deps, deps.tevo_api, order_id) for order_id in ids]
+        answers = [await recheck(conn, deps, order_id) for order_id in ids]
         return _report(answers) if answers else 0
-    decision = review.Decision(
+    decision = review.OperatorDecision(
         "invoice" if args.invoice else "dismiss", args.note, args.by or getpass.getuser()
     )
     return _report([await review.resolve(conn, deps, args.order_id, decision)])

@@ -10,13 +10,13 @@ import structlog
 
 from processor.app import ConfigurationError, StoppedBeforeStart, run
 from processor.metrics import ProcessorMetrics
-from processor.ops import http
-from processor.ops.health import Health
 from processor.registry import CONSUMERS
+from processor.runtime import http
 from processor.runtime.dispatch import Outcome
+from processor.runtime.health import Health
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 NAME = "run"
 HELP = "consume every registered consumer's queue (the default)"

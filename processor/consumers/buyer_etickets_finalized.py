@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.pos.purchases import finalize_etickets
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 
 async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> Applied:

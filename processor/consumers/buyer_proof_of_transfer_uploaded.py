@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from processor.deps import Deps
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.pos.purchases import Change, apply_order_webhook
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 CHANGE = Change("proof of transfer uploaded", delivery_state="proof_of_transfer_uploaded")
 

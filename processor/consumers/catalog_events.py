@@ -5,11 +5,10 @@ from __future__ import annotations
 import structlog
 
 from contracts import EventType, Recipient, routing_key
-from processor.deps import Deps
+from processor.handler import Connection, Consumer, Deps, Inbound
 from processor.pos.catalog import parse, record_event
-from processor.runtime.message import Connection, Consumer, Inbound
 
-log = structlog.get_logger("processor.catalog")
+log = structlog.get_logger(__name__)
 
 
 async def handle(inbound: Inbound, conn: Connection, _deps: Deps) -> None:

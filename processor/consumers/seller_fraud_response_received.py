@@ -6,9 +6,8 @@ it as `fraud_declined`, `pending` changes nothing; a stale answer never moves a 
 
 from __future__ import annotations
 
-from processor.deps import Deps
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.pos.sales import apply_order
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 
 async def handle(inbound: Inbound, conn: Connection, deps: Deps) -> Applied:

@@ -15,7 +15,7 @@ from contracts import CATALOG_EVENTS, EVENT_TYPE_PATTERN, Order, OrderItem, Reci
 from contracts import envelope as h
 from contracts.events import EventType
 from contracts.topology import Topology
-from processor.runtime.message import Consumer
+from processor.handler import Consumer
 
 ASYNCAPI_VERSION = "3.0.0"
 # The version of the message contract this document describes; bump it when a payload or a

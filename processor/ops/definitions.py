@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.topology import ExchangeSpec, QueueSpec, Topology
-from processor.runtime.message import Consumer
+from processor.handler import Consumer
 from processor.runtime.topology import all_queues
 
 # Queue arguments that have a policy key of the same name without `x-`.

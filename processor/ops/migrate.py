@@ -12,7 +12,7 @@ from importlib import resources
 import asyncpg
 import structlog
 
-log = structlog.get_logger("processor.ops.migrate")
+log = structlog.get_logger(__name__)
 
 # An arbitrary constant: every migrator of every deployment takes the same lock.
 MIGRATION_LOCK_KEY = 7_340_117_001

@@ -22,11 +22,11 @@ from aio_pika.abc import AbstractConnection, AbstractExchange, AbstractIncomingM
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, DeliveryError
 
 from contracts import Topology
+from processor.handler import Consumer
 from processor.ops.progress import Progress, Silent
-from processor.runtime.message import Consumer
 from processor.runtime.republish import publish_copy
 
-log = structlog.get_logger("processor.unrouted")
+log = structlog.get_logger(__name__)
 
 
 def topic_matches(pattern: str, key: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contracts import BodyError, EventType
 from contracts.catalog import CatalogEvent, parse_catalog_event
 from processor.errors import ContractViolation
-from processor.runtime.message import Connection, Inbound
+from processor.handler import Connection, Inbound
 
 UPSERT_SQL = """
 INSERT INTO pos.catalog_events AS e (event_id, name, occurs_at, venue_id, venue_name, state,

@@ -17,11 +17,10 @@ from typing import Any
 import structlog
 
 from contracts import CLIENT, OFFICE, Order
-from processor.deps import OfficeCustomers
 from processor.errors import Conflict
-from processor.runtime.message import Connection
+from processor.handler import Connection, OfficeCustomers
 
-log = structlog.get_logger("processor.pos.customers")
+log = structlog.get_logger(__name__)
 
 FIND_CLIENT_BY_ID_SQL = "SELECT id FROM pos.customers WHERE tevo_client_id = $1"
 # Spelled like the unique index customers_email_key so Postgres uses it.

@@ -13,8 +13,8 @@ import json
 import asyncpg
 
 from contracts import Order, OrderItem
+from processor.handler import Connection
 from processor.pos.sale_rules import Target
-from processor.runtime.message import Connection
 
 _LINE_COLUMNS = """tevo_item_id, ticket_group_id, remote_id, section, row, seats, quantity, price,
     event_id, event_name, event_occurs_at"""

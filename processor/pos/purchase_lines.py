@@ -13,7 +13,7 @@ from datetime import datetime
 
 from contracts import Order, OrderItem
 from processor.errors import ContractViolation
-from processor.runtime.message import Connection
+from processor.handler import Connection
 
 LINE_SQL = """
 INSERT INTO pos.purchase_order_lines (purchase_order_id, tevo_item_id, ticket_group_id, remote_id,

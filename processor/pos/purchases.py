@@ -19,8 +19,8 @@ from datetime import datetime
 import asyncpg
 
 from contracts import CANCELED_STATES, EARLIEST, REJECTED, Order, as_utc
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Applied, Connection, Deps, Inbound, Record
 from processor.pos.purchase_lines import (
     Finalization,
     apply_waiting_finalizations,
@@ -28,7 +28,6 @@ from processor.pos.purchase_lines import (
     remember_finalization,
     write_lines,
 )
-from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
 FLAG_SQL = "UPDATE pos.purchase_orders SET review_reason = $2 WHERE id = $1"

@@ -1,7 +1,7 @@
 """The fixed review reasons of the sales rules: the words an operator reads in `review list`.
 
 Tests and the review watch match on them, so each is defined once. FRAUD_WAIT_EXCEEDED always
-comes last in a sale's reasons (the watch appends it, see `processor.ops.review_watch`).
+comes last in a sale's reasons (the watch appends it, see `processor.pos.review_watch`).
 """
 
 CONFLICTING_FRAUD = "conflicting fraud decisions"

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from contracts import EARLIEST, Order, parse_timestamp
+from processor.handler import Connection, Record
 from processor.pos.invoices import INVOICE_AFTER_SALE_SQL, invoice_args, sync_invoice
 from processor.pos.sale_rules import Target
-from processor.runtime.message import Connection, Record
 
 SAVE_SQL = """
 INSERT INTO pos.sales (tevo_order_id, order_group_id, oid, buyer_type, buyer_id, state, subtotal,

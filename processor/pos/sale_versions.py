@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts import Order, parse_order
+from processor.handler import Connection
 from processor.pos.sale_rules import Version
-from processor.runtime.message import Connection
 
 WEBHOOK, TEVO = "webhook", "tevo"
 # TEvo's clock and ours may differ a little; a body dated further ahead than this is not

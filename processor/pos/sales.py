@@ -17,16 +17,15 @@ import asyncpg
 import structlog
 
 from contracts import Order
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Applied, Connection, Deps, Inbound, Record
 from processor.pos.customers import customer_for
 from processor.pos.sale_rows import save_settled
 from processor.pos.sale_rules import Context, Target, Version, settle
 from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
-from processor.runtime.message import Applied, Connection, Inbound, Record
 from processor.tevo.verify import check_before_invoicing
 
-log = structlog.get_logger("processor.pos.sales")
+log = structlog.get_logger(__name__)
 
 # Held until commit: two consumers never interleave on one order, even before its row exists.
 # Hashed under a name of its own so it cannot meet another kind of advisory lock.

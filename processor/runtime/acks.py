@@ -5,7 +5,7 @@ sent for a run that starts at the channel's oldest unsettled delivery: one that 
 still holds (not yet committed) must not be acked with it. `Acks` keeps the channel's
 unsettled delivery tags in the order they were delivered; acking a batch sends one multiple-ack
 for the run of its deliveries at the front, and a single ack for each of the others. Every ack
-is sent after the commit that it settles, as before; a delivery that was never `received` (a
+is sent after the commit that it settles; a delivery that was never `received` (a
 tool's, a test's) is acked alone.
 """
 
@@ -19,7 +19,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 
 class Acks:

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
+from processor.handler import Consumer
 from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Consumer
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 
 class Batcher:

@@ -1,19 +1,42 @@
-"""The one place that decides a message's outcome.
+"""The one place that decides a message's outcome, and the one table saying which.
 
-For each delivery: decode it, apply it in a Postgres transaction (`processor.runtime.transaction`:
-handler, inbox, history), commit, and only then ack. Failures follow `processor.errors`: a
-`Retryable` goes to a delay queue and comes back, until its attempts run out; a `Permanent` is
-dead-lettered at once with the reason in its headers. Every republish waits for RabbitMQ's confirm
-before the original is acked, so a crash in between duplicates a message (which the inbox absorbs)
-but never loses one.
+For each delivery: decode it (once), apply it in a Postgres transaction
+(`processor.runtime.transaction`: handler, inbox, history), commit, and only then ack. A batch
+(`handle_batch`) applies several deliveries of one consumer in one transaction, a savepoint
+each, and acks the committed ones together (`processor.runtime.acks`); a single delivery is a
+batch of one. Every republish (to a delay or dead-letter queue) waits for RabbitMQ's confirm
+before the original is acked, so a crash in between duplicates a message (which the inbox
+absorbs) but never loses one.
 
-A batch (`handle_batch`) applies several deliveries of one consumer in one transaction, each in
-a savepoint of its own, and acks them after the one commit, together where it can
-(`processor.runtime.acks`); a single delivery is a batch of one.
-A message that fails is rolled back to its savepoint alone and then retried or dead-lettered as
-above. When the batch itself fails (the connection, a conflict, a timeout, the commit), nothing
-of it was committed and each message is handled again in a batch of its own, so no message can
-hold a batch back.
+What happens to error X (the errors are `processor.errors`'; asyncpg's are translated there,
+aiohttp's in `processor.tevo.api`, anything else counts as a `Retryable` "unexpected <type>"):
+
+    Error (or event)                 Outcome
+    -------------------------------  ------------------------------------------------------------
+    none: applied, or a duplicate    ack, after the commit
+    ContractViolation (body or       dead letter at once, reason `permanent_failure`
+      headers), UpstreamRejected,
+      any other Permanent
+    Retryable, incl. an unexpected   delay: a copy to the delay queue of its attempt's tier
+      exception and a single         (`TEVO_RETRY_DELAYS`), then ack; dead letter
+      message's Conflict             `retries_exhausted` once `TEVO_RETRY_MAX_ATTEMPTS` failed
+    UpstreamUnauthorized             delay (one setting for every message: the retry schedule
+                                     gives an operator the time to fix it)
+    DatabaseUnavailable              pause when a probe of Postgres fails too: nack (no attempt
+                                     spent), stop consuming, probe until it answers
+                                     (`processor.runtime.pause`); else delay
+    UpstreamUnavailable              pause when verification is on and a probe of TEvo fails
+                                     too; else delay
+    NeedsVerification                none here: the transaction fetches TEvo's answer outside
+                                     and applies the message again (asked twice: Retryable)
+    the batch fails whole (Database- batch split: nothing was committed; each message is applied
+      Unavailable, Conflict, a       again in a batch of its own and takes its own row above
+      timeout, the commit)
+    the delay or dead-letter copy    requeue: nack, the broker redelivers
+      is not confirmed in time
+    anything, while paused           requeue: nack, no attempt spent
+    20 deliveries of one message     the broker dead-letters it (`x-delivery-limit`), reason
+      (e.g. a crash loop)            `delivery_limit`
 """
 
 from __future__ import annotations
@@ -33,18 +56,18 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from contracts.topology import Topology
-from processor.deps import Deps
 from processor.errors import ContractViolation, ProcessingError, translate
+from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
-from processor.runtime.message import Consumer, Inbound, decode, decoded, lock_order
+from processor.runtime.message import batch_position, decoded, log_context
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
 from processor.runtime.retries import decide, log_decision, original_key
-from processor.runtime.transaction import Applier, Step, classify, log_context
+from processor.runtime.transaction import Applier, Step, classify
 
-log = structlog.get_logger("processor.runtime.dispatch")
-_stdlib_log = logging.getLogger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -89,50 +112,50 @@ class Dispatcher:
         """
         if self.pause.active:
             return [await self._hold(consumer, delivery) for delivery in deliveries]
-        batch = [(d, inbound) for d in deliveries if (inbound := decoded(d)) is not None]
+        pairs = [(delivery, decoded(delivery)) for delivery in deliveries]  # decoded once
+        batch = [(d, inbound) for d, inbound in pairs if isinstance(inbound, Inbound)]
         if len(batch) < 2:
-            return [await self._alone(consumer, delivery) for delivery in deliveries]
-        batch.sort(key=lambda pair: lock_order(consumer, pair[1]))
+            return [await self._alone(consumer, d, inbound) for d, inbound in pairs]
+        batch.sort(key=lambda pair: batch_position(consumer, pair[1]))
         started = time.perf_counter()
         try:
             steps = await self.applier.apply(consumer, [inbound for _, inbound in batch])
         except Exception as exc:  # noqa: BLE001 - nothing was committed: each message gets its own try below
             _log_batch_failure(exc, len(batch))
             self.metrics.batch_fallbacks.labels(consumer.name).inc()
-            return [await self._alone(consumer, delivery) for delivery in deliveries]
+            return [await self._alone(consumer, d, inbound) for d, inbound in pairs]
         outcomes = await self._settle(consumer, batch, steps)
         seconds = time.perf_counter() - started  # what each message waited for: the whole batch
         observe = self.metrics.handler_seconds.labels(consumer.name).observe
         for _ in batch:
             observe(seconds)
-        in_batch = {id(delivery) for delivery, _ in batch}
-        undecodable = [d for d in deliveries if id(d) not in in_batch]
-        return outcomes + [await self._alone(consumer, delivery) for delivery in undecodable]
+        undecodable = [(d, inbound) for d, inbound in pairs if not isinstance(inbound, Inbound)]
+        return outcomes + [await self._alone(consumer, d, error) for d, error in undecodable]
 
-    async def _alone(self, consumer: Consumer, delivery: AbstractIncomingMessage) -> Outcome:
-        """One delivery in a batch of its own, whose failure is that message's."""
+    async def _alone(
+        self,
+        consumer: Consumer,
+        delivery: AbstractIncomingMessage,
+        inbound: Inbound | ContractViolation,
+    ) -> Outcome:
+        """One delivery (`inbound`: decoded, or why it could not be) in a batch of its own,
+        whose failure is that message's."""
         if self.pause.active:
             return await self._hold(consumer, delivery)
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(
-            consumer=consumer.name, message_id=delivery.message_id
-        )
-        try:
-            try:
-                inbound = decode(delivery)
-                structlog.contextvars.bind_contextvars(
-                    event_type=inbound.event_type, order_group_id=inbound.order_group_id
-                )
-                (step,) = await self.applier.apply(consumer, [inbound])
-            except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
-                step = Step(error=classify(exc))
-            if step.error is not None:
-                outcome = await self._fail(consumer, delivery, step.error)
+        with log_context(consumer, inbound, delivery.message_id):
+            if isinstance(inbound, ContractViolation):
+                outcome = await self._fail(consumer, delivery, inbound, inbound)
             else:
-                await self.acks.ack([delivery])
-                outcome = self._acked(consumer, inbound, step, datetime.now(UTC))
-        finally:
-            structlog.contextvars.clear_contextvars()
+                try:
+                    (step,) = await self.applier.apply(consumer, [inbound])
+                except Exception as exc:  # noqa: BLE001 - every error is mapped to retry or dead-letter right here
+                    step = Step(error=classify(exc))
+                if step.error is not None:
+                    outcome = await self._fail(consumer, delivery, step.error, inbound)
+                else:
+                    await self.acks.ack([delivery])
+                    outcome = self._acked(consumer, inbound, step, datetime.now(UTC))
         self.metrics.messages.labels(consumer.name, outcome.value).inc()
         self.metrics.handler_seconds.labels(consumer.name).observe(time.perf_counter() - started)
         return outcome
@@ -156,7 +179,7 @@ class Dispatcher:
             if step.error is not None:
                 delivery, inbound = batch[i]
                 with log_context(consumer, inbound):
-                    outcomes[i] = await self._fail(consumer, delivery, step.error)
+                    outcomes[i] = await self._fail(consumer, delivery, step.error, inbound)
         for outcome, count in Counter(outcomes.values()).items():
             self.metrics.messages.labels(consumer.name, outcome.value).inc(count)
         return list(outcomes.values())
@@ -179,11 +202,15 @@ class Dispatcher:
         return Outcome.APPLIED
 
     async def _fail(
-        self, consumer: Consumer, delivery: AbstractIncomingMessage, error: ProcessingError
+        self,
+        consumer: Consumer,
+        delivery: AbstractIncomingMessage,
+        error: ProcessingError,
+        inbound: Inbound | ContractViolation,
     ) -> Outcome:
         if self.pause.active:
             return await self._hold(consumer, delivery, counted=False)
-        probe = outage_probe(error, self.pool, self.deps.tevo_api, _order_id(delivery))
+        probe = outage_probe(error, self.pool, self.deps.tevo_api, _order_id(inbound))
         if probe is not None and not await probe():
             self.pause.trip(error, probe)
             return await self._hold(consumer, delivery, counted=False)
@@ -222,10 +249,9 @@ class Dispatcher:
         return Outcome.PAUSED
 
 
-def _order_id(delivery: AbstractIncomingMessage) -> int | None:
-    """The order a delivery is about, for a probe of TEvo's API; None when it is no order."""
-    inbound = decoded(delivery)
-    if inbound is None:
+def _order_id(inbound: Inbound | ContractViolation) -> int | None:
+    """The order a message is about, for a probe of TEvo's API; None when it is no order."""
+    if isinstance(inbound, ContractViolation):
         return None
     try:
         return inbound.order().id

@@ -7,7 +7,7 @@ probe of that dependency fails too, the dispatcher requeues the message and trip
 requeues whatever it is handed while paused. The runtime then stops consuming (what it holds
 goes back to the queue unacked), probes with a growing interval, and consumes again once the
 dependency answers. A failure whose dependency does answer (a slow query, a lock timeout) is the
-message's own and takes the retry path.
+message's own and takes the retry path (the table in `processor.runtime.dispatch`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from processor.deps import OrdersApi
 from processor.errors import DatabaseUnavailable, ProcessingError, UpstreamUnavailable
+from processor.handler import OrdersApi
 from processor.metrics import ProcessorMetrics
 
-log = structlog.get_logger("processor.runtime.pause")
+log = structlog.get_logger(__name__)
 
 PROBE_TIMEOUT = 5.0
 FIRST_PROBE_DELAY = 1.0

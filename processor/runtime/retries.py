@@ -1,10 +1,9 @@
 """Where a failed message goes next, a delay queue or its dead-letter queue, and the headers why.
 
-Attempts are counted in the message's own `attempts` header, so the count survives every trip
-through a delay queue and every processor restart. A `Retryable` failure goes to the delay queue
-of its attempt's tier (`TEVO_RETRY_DELAYS`, the last tier repeating) until `TEVO_RETRY_MAX_ATTEMPTS`
-attempts have failed; a `Permanent` one is dead-lettered at once. A replayed dead letter loses
-every failure header, so it gets the whole budget again.
+Which error goes where is the table in `processor.runtime.dispatch`; this module computes the
+route. Attempts are counted in the message's own `attempts` header, so the count survives every
+trip through a delay queue and every processor restart; the last tier of `TEVO_RETRY_DELAYS`
+repeats. A replayed dead letter loses every failure header, so it gets the whole budget again.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from contracts.topology import RETRY_QUEUE_HEADER, Topology
 from processor.errors import ProcessingError, Retryable
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 PERMANENT_FAILURE = "permanent_failure"
 RETRIES_EXHAUSTED = "retries_exhausted"

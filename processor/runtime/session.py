@@ -26,18 +26,17 @@ from aio_pika.abc import AbstractChannel, AbstractConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from processor.broker import connect_once
-from processor.deps import Deps
+from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Consumer
+from processor.runtime.health import Health
 from processor.runtime.pause import Pause
 from processor.runtime.republish import Publisher
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor")
+log = structlog.get_logger(__name__)
 
 
 async def connect_plain(settings: ProcessorSettings, role: str) -> AbstractConnection:

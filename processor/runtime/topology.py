@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from contracts.topology import QueueSpec, Topology
-from processor.runtime.message import Consumer
+from processor.handler import Consumer
 
 
 def all_queues(

@@ -11,18 +11,15 @@ dead-letters: `processor.runtime.dispatch` decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 import structlog
 
 from contracts import envelope as h
-from processor.deps import Deps
 from processor.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -31,11 +28,11 @@ from processor.errors import (
     Retryable,
     translate,
 )
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
-from processor.tevo.verify import answers, fetch_answers
+from processor.runtime.message import log_context
 
-log = structlog.get_logger("processor.runtime.dispatch")
+log = structlog.get_logger(__name__)
 
 # A batch claims the inbox rows of all its messages in one statement before the first savepoint:
 # the ids that come back are new and applied; the others are duplicates (applied before, or by a
@@ -99,11 +96,10 @@ class Applier:
         fetched outside any transaction and lock. Raises when a transaction failed whole."""
         steps = await self._transaction(consumer, batch)
         waiting = [i for i, step in enumerate(steps) if isinstance(step.error, NeedsVerification)]
-        api = self.deps.tevo_api
-        if not waiting or api is None:
+        if not waiting or self.deps.tevo_api is None:
             return steps
         needed = {cast(NeedsVerification, steps[i].error).order_id for i in waiting}
-        found, failed = await fetch_answers(api, needed)
+        deps, failed = await self.deps.answered(needed)
         again = []
         for i in waiting:
             order_id = cast(NeedsVerification, steps[i].error).order_id
@@ -112,18 +108,20 @@ class Applier:
             else:
                 again.append(i)
         if again:
-            with answers(found):
-                redone = await self._transaction(consumer, [batch[i] for i in again])
+            redone = await self._transaction(consumer, [batch[i] for i in again], deps)
             for i, step in zip(again, redone, strict=True):
                 # a handler asking twice would loop: a bug, retried and visible as such
                 unanswered = isinstance(step.error, NeedsVerification)
                 steps[i] = Step(error=Retryable("verification asked twice")) if unanswered else step
         return steps
 
-    async def _transaction(self, consumer: Consumer, batch: Sequence[Inbound]) -> list[Step]:
+    async def _transaction(
+        self, consumer: Consumer, batch: Sequence[Inbound], deps: Deps | None = None
+    ) -> list[Step]:
         """One transaction, a savepoint per message, in the order given; a step per message.
 
-        Raises when the batch as a whole failed:
+        `deps`: the handlers' (with TEvo's answers), by default the applier's. Raises when the
+        batch as a whole failed:
         then nothing of it was committed. No part of it (taking a connection, one message, the
         commit) may take longer than the handler timeout.
         """
@@ -146,7 +144,7 @@ class Applier:
                 deadline.reschedule(loop.time() + timeout)
                 await conn.execute(savepoint)
                 savepoint = NEXT_SAVEPOINT_SQL  # releases the previous one in the same round trip
-                steps.append(await self._in_savepoint(conn, consumer, inbound))
+                steps.append(await self._in_savepoint(conn, consumer, inbound, deps or self.deps))
             deadline.reschedule(loop.time() + timeout)  # the conclusion and the commit
             conclusion = _conclusion(batch, steps)
             if conclusion is not None:
@@ -156,11 +154,13 @@ class Applier:
         self._committed(consumer, [step.applied for step in steps if step.applied is not None])
         return steps
 
-    async def _in_savepoint(self, conn: Connection, consumer: Consumer, inbound: Inbound) -> Step:
+    async def _in_savepoint(
+        self, conn: Connection, consumer: Consumer, inbound: Inbound, deps: Deps
+    ) -> Step:
         """The message after its savepoint: its handler; on a failure, back to the savepoint."""
         with log_context(consumer, inbound):
             try:
-                applied = await consumer.handle(inbound, conn, self.deps)
+                applied = await consumer.handle(inbound, conn, deps)
             except Exception as exc:  # this message's failure, or the batch's (re-raised)
                 error = classify(exc)
                 if isinstance(error, BATCH_FAILURES):
@@ -186,35 +186,6 @@ def classify(exc: Exception) -> ProcessingError:
     # with its type once the attempts run out, so it is visible and never a crash loop.
     log.error("message.unexpected_error", error_type=type(exc).__name__, exc_info=exc)
     return Retryable(f"unexpected {type(exc).__name__}")
-
-
-def log_context(consumer: Consumer, inbound: Inbound) -> contextlib.AbstractContextManager[Any]:
-    """Log context of one message: every line logged while it is applied or settled says which."""
-    return _Bound(
-        {
-            "consumer": consumer.name,
-            "message_id": inbound.message_id,
-            "event_type": inbound.event_type,
-            "order_group_id": inbound.order_group_id,
-        }
-    )
-
-
-class _Bound(contextlib.AbstractContextManager[None]):
-    """structlog's `bound_contextvars`, without reading the whole context first: entered for
-    every message, it cost half as much again as binding and resetting alone."""
-
-    __slots__ = ("_fields", "_tokens")
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self._fields = fields
-        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
-
-    def __enter__(self) -> None:
-        self._tokens = structlog.contextvars.bind_contextvars(**self._fields)
-
-    def __exit__(self, *_: object) -> None:
-        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 def _conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object, ...] | None:

@@ -29,7 +29,7 @@ from processor.errors import UpstreamRejected, UpstreamUnauthorized, UpstreamUna
 from processor.settings import ProcessorSettings
 from processor.tevo.retry import Reply, RetryPolicy, Sleep, send_with_retries
 
-log = structlog.get_logger("processor.tevo.api")
+log = structlog.get_logger(__name__)
 
 PER_PAGE_MAX = 100  # TEvo's largest page
 # A guard against an API that always claims another page: 100 000 pending orders is plenty.
@@ -109,7 +109,7 @@ def _page(found: Any, what: str) -> OrderPage:
 
 class TevoApi:
     """TEvo's API under `base_url` (e.g. `https://api.ticketevolution.com/v9`); handlers see it
-    as a `processor.deps.OrdersApi`."""
+    as a `processor.handler.OrdersApi`."""
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ import structlog
 from processor.errors import UpstreamUnavailable
 from processor.settings import API_MAX_RETRY_WAIT
 
-log = structlog.get_logger("processor.tevo.api")
+log = structlog.get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 

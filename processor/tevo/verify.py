@@ -11,9 +11,7 @@ which may be a buyer's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,10 +20,10 @@ import structlog
 from pydantic import ValidationError
 
 from contracts import OFFICE, FraudCheck, Order
-from processor.deps import Deps, OrdersApi
-from processor.errors import NeedsVerification, ProcessingError, UpstreamUnavailable
+from processor.errors import NeedsVerification, UpstreamUnavailable
+from processor.handler import Deps
 
-log = structlog.get_logger("processor.tevo.verify")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,15 +91,6 @@ def compare(webhook: Order, tevo: Order, *, decision_only: bool = False) -> Verd
     return Verdict(differences, f"webhook differs from TEvo's order {webhook.id} in: {fields}")
 
 
-async def verify_order(api: OrdersApi, order: Order, *, decision_only: bool = False) -> Verdict:
-    """Fetch `GET /orders/{id}` and compare; an order TEvo does not know is a mismatch.
-
-    Raises `UpstreamUnavailable` (retryable) when TEvo cannot answer, and
-    `UpstreamUnauthorized` when it refuses our credentials: the message waits, nothing is lost.
-    """
-    return verdict_on(order, await api.get_order(order.id), decision_only=decision_only)
-
-
 def verdict_on(
     order: Order, found: dict[str, Any] | None, *, decision_only: bool = False
 ) -> Verdict:
@@ -116,38 +105,6 @@ def verdict_on(
     return compare(order, tevo, decision_only=decision_only)
 
 
-# TEvo's answers for the orders of the transaction running now, fetched before it began: a call
-# to TEvo inside a transaction would hold a pool connection and the order's lock as long as TEvo
-# takes to answer.
-_ANSWERS: ContextVar[Mapping[int, dict[str, Any] | None] | None] = ContextVar(
-    "tevo_answers", default=None
-)
-
-
-@contextmanager
-def answers(known: Mapping[int, dict[str, Any] | None]) -> Iterator[None]:
-    """TEvo's answers, by order id, for the handlers that run inside the block."""
-    token = _ANSWERS.set(known)
-    try:
-        yield
-    finally:
-        _ANSWERS.reset(token)
-
-
-async def fetch_answers(
-    api: OrdersApi, order_ids: Iterable[int]
-) -> tuple[dict[int, dict[str, Any] | None], dict[int, ProcessingError]]:
-    """TEvo's answer for each order, and the error of each order TEvo could not answer for."""
-    found: dict[int, dict[str, Any] | None] = {}
-    failed: dict[int, ProcessingError] = {}
-    for order_id in sorted(set(order_ids)):
-        try:
-            found[order_id] = await api.get_order(order_id)
-        except ProcessingError as exc:
-            failed[order_id] = exc
-    return found, failed
-
-
 async def check_before_invoicing(
     deps: Deps, order: Order, *, decision_only: bool = False
 ) -> str | None:
@@ -155,15 +112,14 @@ async def check_before_invoicing(
 
     The sales rules call this just before an invoice or purchase order is created, and on a
     reason set the sale to `needs_review` with it as `review_reason`. Without TEvo's answer for
-    the order (see `answers`) it raises `NeedsVerification`: the transaction rolls the message
-    back, fetches the answer outside, and applies the message again.
+    the order in `deps.answers` it raises `NeedsVerification`: the transaction rolls the message
+    back, fetches the answer outside (`Deps.answered`), and applies the message again.
     """
     if deps.tevo_api is None:
         return None
-    known = _ANSWERS.get()
-    if known is None or order.id not in known:
+    if order.id not in deps.answers:
         raise NeedsVerification(order.id)
-    verdict = verdict_on(order, known[order.id], decision_only=decision_only)
+    verdict = verdict_on(order, deps.answers[order.id], decision_only=decision_only)
     if verdict.ok:
         log.info("verify.matched", tevo_order_id=order.id)
         return None

@@ -18,10 +18,10 @@ from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
 from processor import registry
 from processor.app import run
+from processor.handler import Consumer, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime.dispatch import Outcome
-from processor.runtime.message import Consumer, Inbound
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.conftest import Services

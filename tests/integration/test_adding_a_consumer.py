@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from processor import registry
 from processor.commands import unrouted
-from processor.runtime.message import Consumer
+from processor.handler import Consumer
 from processor.settings import ProcessorSettings
 from tests.conftest import Services
 from tests.examples import load

@@ -16,11 +16,10 @@ import pytest
 
 from contracts import Recipient, WebhookEnvelope
 from contracts import envelope as h
-from processor.deps import Deps
 from processor.errors import Conflict, ContractViolation, ProcessingError, UpstreamUnavailable
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from tests.conftest import Services

@@ -13,11 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import message_id
-from processor.deps import Deps
+from processor.handler import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime.dispatch import Outcome
-from processor.runtime.message import Inbound
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import TOKEN, apply_one, eventually, outcomes, running

@@ -17,10 +17,9 @@ from aiohttp.test_utils import TestClient
 from contracts import envelope as h
 from contracts.topology import DELIVERY_LIMIT
 from processor.app import run
-from processor.deps import Deps
 from processor.errors import Conflict, ContractViolation, DatabaseUnavailable, ProcessingError
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.ops import dead_letters as deadletters
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.settings import ProcessorSettings
 from tests.conftest import Services
 from tests.integration.conftest import TOKEN, count, eventually, queue_depth

@@ -20,7 +20,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import Recipient, WebhookEnvelope
-from processor.deps import Deps
+from processor.handler import Deps
 from processor.metrics import ProcessorMetrics
 from processor.pos import purchases, sales
 from processor.registry import CONSUMERS

@@ -29,10 +29,10 @@ from ingress.app import PUBLISHER, create_app
 from ingress.settings import IngressSettings
 from processor.app import run
 from processor.metrics import ProcessorMetrics
-from processor.ops import http
 from processor.ops.definitions import definitions
-from processor.ops.health import Health
 from processor.registry import CONSUMERS
+from processor.runtime import http
+from processor.runtime.health import Health
 from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from tests.conftest import TEST_RETRY_DELAYS, Services

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from contracts import Order, parse_order
-from processor.deps import Deps
 from processor.errors import Retryable, UpstreamUnauthorized, UpstreamUnavailable
+from processor.handler import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.api import TevoApi, open_api
 from processor.tevo.retry import RetryPolicy
-from processor.tevo.verify import answers, check_before_invoicing, fetch_answers
+from processor.tevo.verify import check_before_invoicing
 from tests.fake_tevo import SECRET, TOKEN, FakeTevo
 from tests.payloads import order
 
@@ -165,11 +165,10 @@ async def test_a_timeout_is_retryable_and_the_session_closes_with_its_stack(
 async def checked(deps: Deps, order: Order) -> str | None:
     """Verification as a transaction sees it: the answer fetched first, outside."""
     assert deps.tevo_api is not None
-    found, failed = await fetch_answers(deps.tevo_api, [order.id])
+    deps, failed = await deps.answered([order.id])
     if failed:
         raise failed[order.id]
-    with answers(found):
-        return await check_before_invoicing(deps, order)
+    return await check_before_invoicing(deps, order)
 
 
 async def test_verification_accepts_a_true_order_and_flags_a_forged_one(

@@ -16,11 +16,10 @@ import asyncpg
 import pytest
 
 from ingress.form import parse_form
-from processor.deps import Deps
+from processor.handler import Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
 from processor.runtime.dispatch import Outcome
-from processor.runtime.message import Inbound
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import apply_one, count

@@ -14,10 +14,10 @@ from pydantic import SecretStr
 
 from processor.__main__ import _parser
 from processor.commands import review
-from processor.deps import Deps
+from processor.handler import Deps
 from processor.metrics import ProcessorMetrics
-from processor.ops.review_watch import look_once
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED, NO_FRAUD_STATUS
+from processor.pos.review_watch import look_once
 from processor.runtime.transaction import Applier
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processor.runtime.message import Inbound
+from processor.handler import Inbound
 from tests.integration.sales.conftest import CLIENT_GROUP, Seller, seller_webhook
 from tests.payloads import order
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from processor.commands import COMMANDS
+from processor.handler import Consumer
 from processor.registry import CONSUMERS
-from processor.runtime.message import Consumer
 from tests.examples import DOC, blocks, load
 
 ROOT = DOC.parent.parent

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 import pytest
 from pydantic import ValidationError
 
 from processor.settings import ProcessorSettings
+from processor.tevo.api import TevoApi, open_api
 
 
-def test_verification_is_off_by_default() -> None:
+async def verification_on(settings: ProcessorSettings) -> bool:
+    """Whether the processor would verify webhooks: the client `processor.app` opens."""
+    async with AsyncExitStack() as stack:
+        return isinstance(await open_api(stack, settings), TevoApi)
+
+
+async def test_verification_is_off_by_default() -> None:
     settings = ProcessorSettings()
-    assert not settings.verification_enabled
+    assert not await verification_on(settings)
     assert settings.api_url == "https://api.ticketevolution.com/v9"
 
 
-def test_both_credentials_turn_verification_on(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_both_credentials_turn_verification_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEVO_API_URL", "https://api.sandbox.ticketevolution.com/v9")
     monkeypatch.setenv("TEVO_API_TOKEN", "token-abc")
     monkeypatch.setenv("TEVO_API_SECRET", "secret-xyz")
     settings = ProcessorSettings()
-    assert settings.verification_enabled
+    assert await verification_on(settings)
     assert settings.api_url == "https://api.sandbox.ticketevolution.com/v9"
     assert "secret-xyz" not in repr(settings)
     assert "token-abc" not in repr(settings)
 
 
-def test_empty_variables_mean_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_empty_variables_mean_not_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEVO_API_TOKEN", "")
     monkeypatch.setenv("TEVO_API_SECRET", " ")
-    assert not ProcessorSettings().verification_enabled
+    assert not await verification_on(ProcessorSettings())
 
 
 def test_one_credential_alone_is_refused_without_showing_it(

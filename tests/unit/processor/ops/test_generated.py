@@ -18,10 +18,10 @@ from jsonschema import Draft7Validator
 from contracts import DOCUMENTED_ROUTING_KEYS, Order, Topology
 from contracts.topology import QueueSpec
 from processor.commands import generate
+from processor.handler import Consumer
 from processor.ops.asyncapi import message_for
 from processor.ops.definitions import UNBOUNDED_DELIVERIES
 from processor.registry import CONSUMERS
-from processor.runtime.message import Consumer
 from processor.settings import ProcessorSettings
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -8,9 +8,9 @@ from typing import Any, cast
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
+from processor.handler import Consumer
 from processor.ops import unrouted
 from processor.registry import CONSUMERS
-from processor.runtime.message import Consumer
 
 
 @pytest.mark.parametrize(

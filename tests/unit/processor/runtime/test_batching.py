@@ -9,10 +9,9 @@ from typing import cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from processor.deps import Deps
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 
 
 async def _never(_inbound: Inbound, _conn: Connection, _deps: Deps) -> Applied:

@@ -13,11 +13,10 @@ import aio_pika
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.settings import ProcessorSettings
 
 HEADERS = {"recipient": "seller", "event_type": "order_created", "order_group_id": 4606857}

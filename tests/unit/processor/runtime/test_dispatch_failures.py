@@ -15,11 +15,10 @@ from aiormq.exceptions import ChannelInvalidStateError
 
 from contracts import envelope as h
 from contracts.topology import Topology
-from processor.deps import Deps
 from processor.errors import ContractViolation
+from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.dispatch import Dispatcher, Outcome
-from processor.runtime.message import Applied, Connection, Consumer, Inbound
 from processor.settings import ProcessorSettings
 
 HEADERS = {"recipient": "seller", "event_type": "order_created", "order_group_id": 4606857}

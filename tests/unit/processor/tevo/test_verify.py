@@ -8,16 +8,10 @@ from typing import Any
 import pytest
 
 from contracts import Order, parse_order
-from processor.deps import Deps
 from processor.errors import NeedsVerification, UpstreamUnavailable
+from processor.handler import Deps
 from processor.settings import ProcessorSettings
-from processor.tevo.verify import (
-    answers,
-    check_before_invoicing,
-    compare,
-    fetch_answers,
-    verify_order,
-)
+from processor.tevo.verify import check_before_invoicing, compare, verdict_on
 from tests.payloads import order
 
 
@@ -132,15 +126,18 @@ def test_reasons_carry_no_buyer_details() -> None:
 
 
 async def test_an_order_tevo_does_not_know_is_a_mismatch() -> None:
-    verdict = await verify_order(FakeApi(), parsed(order()))
-    assert verdict.differences == ("id",)
-    assert verdict.reason == "TEvo has no order 10324712"
+    deps, failed = await Deps(ProcessorSettings(), tevo_api=FakeApi()).answered([10324712])
+    assert not failed
+    assert verdict_on(parsed(order()), deps.answers[10324712]).differences == ("id",)
+    reason = await check_before_invoicing(deps, parsed(order()))
+    assert reason == "TEvo has no order 10324712"
 
 
 async def test_an_answer_that_is_not_an_order_is_retryable() -> None:
     api = FakeApi({"id": 10324712, "items": "many"})
+    deps, _ = await Deps(ProcessorSettings(), tevo_api=api).answered([10324712])
     with pytest.raises(UpstreamUnavailable):
-        await verify_order(api, parsed(order()))
+        await check_before_invoicing(deps, parsed(order()))
 
 
 async def test_check_before_invoicing_is_a_no_op_without_an_api() -> None:
@@ -160,18 +157,17 @@ async def test_check_before_invoicing_asks_for_the_answer_it_does_not_have() -> 
 async def test_check_before_invoicing_passes_a_true_order_and_flags_a_forged_one() -> None:
     api = FakeApi(order())
     deps = Deps(ProcessorSettings(), tevo_api=api)
-    found, failed = await fetch_answers(api, [10324712, 10324712])
+    deps, failed = await deps.answered([10324712, 10324712])
     assert not failed
     assert api.calls == 1
-    with answers(found):
-        assert await check_before_invoicing(deps, parsed(order())) is None
-        reason = await check_before_invoicing(deps, parsed(order(total="1.00")))
+    assert await check_before_invoicing(deps, parsed(order())) is None
+    reason = await check_before_invoicing(deps, parsed(order(total="1.00")))
     assert reason == "webhook differs from TEvo's order 10324712 in: total"
 
 
 async def test_an_order_tevo_cannot_answer_for_is_an_error_of_its_own() -> None:
     api = FakeApi(order())
     api.down = True
-    found, failed = await fetch_answers(api, [10324712])
-    assert found == {}
+    deps, failed = await Deps(ProcessorSettings(), tevo_api=api).answered([10324712])
+    assert deps.answers == {}
     assert isinstance(failed[10324712], UpstreamUnavailable)

@@ -31,7 +31,7 @@ from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import PUBLISH_TIMEOUT
 from processor.tevo.api import TevoApi
 
-log = structlog.get_logger("processor.tevo.reconcile")
+log = structlog.get_logger(__name__)
 
 SOURCE = "reconcile"
 KNOWN_SQL = "SELECT tevo_order_id FROM pos.sales WHERE tevo_order_id = ANY($1::bigint[])"

@@ -10,7 +10,7 @@ import pytest
 
 from processor.commands import reconcile as command
 from processor.errors import UpstreamRejected, UpstreamUnavailable
-from processor.tevo.reconcile import order_ids
+from processor.ops.reconcile import order_ids
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from processor.deps import Deps
 from processor.errors import NeedsVerification
+from processor.handler import Connection, Deps
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL, settle_sale
-from processor.runtime.message import Connection
-from processor.tevo.verify import answers
 
 # $1: TEVO_FRAUD_WAIT_LIMIT. Spelled once: the list, the gauge and `resolve` agree.
 WAITED = "(s.status = 'awaiting_fraud_check' AND s.created_at < now() - $1::interval)"
@@ -132,7 +130,7 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Decision:
+class OperatorDecision:
     """An operator's word on a sale: `invoice` or `dismiss`, why, and who."""
 
     action: str
@@ -144,26 +142,32 @@ class _Undo(Exception):
     """Rolls back an `--invoice` the rules would not turn into a standing invoice."""
 
 
-async def resolve(conn: Connection, deps: Deps, order_id: int, decision: Decision) -> Answer:
+async def resolve(
+    conn: Connection, deps: Deps, order_id: int, decision: OperatorDecision
+) -> Answer:
     """Record an operator's `invoice` or `dismiss` for a sale that needs a person."""
 
-    async def attempt() -> Answer:
+    async def attempt(deps: Deps) -> Answer:
         async with conn.transaction():
             return await _resolve(conn, deps, order_id, decision)
 
     try:
         try:
-            return await attempt()
+            return await attempt(deps)
         except NeedsVerification as needed:  # as the processor does: TEvo asked outside, then again
             if deps.tevo_api is None:
                 raise
-            with answers({needed.order_id: await deps.tevo_api.get_order(needed.order_id)}):
-                return await attempt()
+            answered, failed = await deps.answered([needed.order_id])
+            if needed.order_id in failed:
+                raise failed[needed.order_id] from None
+            return await attempt(answered)
     except _Undo as undo:
         return Answer(Result.NOTHING_TO_DO, str(undo))
 
 
-async def _resolve(conn: Connection, deps: Deps, order_id: int, decision: Decision) -> Answer:
+async def _resolve(
+    conn: Connection, deps: Deps, order_id: int, decision: OperatorDecision
+) -> Answer:
     await conn.execute(LOCK_SQL, order_id)
     sale = await conn.fetchrow(SALE_SQL, deps.settings.fraud_wait_limit, order_id)
     if sale is None:

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from processor.errors import DatabaseUnavailable
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
-from processor.ops.http import create_app
+from processor.runtime.health import Health
+from processor.runtime.http import create_app
 from processor.runtime.pause import Pause
 
 Client = TestClient[web.Request, web.Application]

@@ -16,12 +16,12 @@ import asyncpg
 import structlog
 
 from processor.metrics import ProcessorMetrics
-from processor.ops.review import counts
+from processor.pos.review import counts
 from processor.pos.review_reasons import FRAUD_WAIT_EXCEEDED
 from processor.pos.sales import LOCK_SQL
 from processor.settings import ProcessorSettings
 
-log = structlog.get_logger("processor.ops.review_watch")
+log = structlog.get_logger(__name__)
 
 OVERDUE_SQL = """
 SELECT tevo_order_id FROM pos.sales

@@ -15,9 +15,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processor.metrics import ProcessorMetrics
-from processor.ops.health import Health
+from processor.runtime.health import Health
 
-log = structlog.get_logger("processor.ops.http")
+log = structlog.get_logger(__name__)
 
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", ProcessorMetrics)

@@ -11,7 +11,7 @@ from aio_pika.abc import AbstractConnection
 
 from processor.runtime.pause import Pause
 
-log = structlog.get_logger("processor.ops.health")
+log = structlog.get_logger(__name__)
 
 PROBE_TIMEOUT = 2.0
 
