@@ -18,10 +18,10 @@ from typing import Any
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from contracts.topology import Topology
+from processor.handler import Consumer
 from processor.ops.held_messages import KEEP, Decision, Replace, Reworked, rework
 from processor.ops.pii import ERASED, contains, mask_bytes
 from processor.ops.progress import Progress
-from processor.runtime.message import Consumer
 from processor.runtime.topology import all_queues
 
 

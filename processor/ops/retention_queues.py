@@ -13,9 +13,9 @@ from datetime import datetime
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from contracts.topology import Topology
+from processor.handler import Consumer
 from processor.ops.held_messages import DROP, KEEP, Decision, Reworked, held_since, rework
 from processor.ops.progress import Progress
-from processor.runtime.message import Consumer
 
 
 def held_queues(topology: Topology, consumers: Sequence[Consumer]) -> list[str]:
