@@ -27,6 +27,7 @@ from aio_pika.exceptions import (
 
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
+from processor.notify import notifying
 from processor.pos.review_watch import watching
 from processor.runtime.health import Health
 from processor.runtime.pause import Pause
@@ -103,14 +104,17 @@ async def run(
         )
         stack.push_async_callback(pool.close)
         health.pool = pool
-        await stack.enter_async_context(watching(pool, settings, metrics))
+        url = settings.notify_url.get_secret_value() if settings.notify_url else None
+        notify = await stack.enter_async_context(notifying(url, pool))
+        await stack.enter_async_context(watching(pool, settings, metrics, notify))
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")
         else:
             log.info("verification.configured", enabled=True)
         health.pause = pause = Pause()
-        session = Session(settings, consumers, pool, Deps(settings, tevo_api=tevo_api), metrics)
+        deps = Deps(settings, tevo_api=tevo_api)
+        session = Session(settings, consumers, pool, deps, metrics, notify=notify)
         await _supervise(session, pause, health, stop, started)
     log.info("processor.stopped")
 

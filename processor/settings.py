@@ -138,6 +138,38 @@ class ProcessorSettings(ServiceSettings):
         description="Port of /metrics, /healthz and /readyz; 0 picks a free one.",
     )
 
+    console_host: str = Field(default="127.0.0.1", description="Address of the web console.")
+    console_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the web console; 0 picks a free one."
+    )
+    console_secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs the console's session cookies (32 characters or more); the console "
+        "refuses to start without it.",
+    )
+    console_secure_cookies: bool = Field(
+        default=True,
+        description="Session cookies only over HTTPS; turn off only for a console reached over "
+        "plain HTTP on 127.0.0.1.",
+    )
+    console_session_lifetime: timedelta = Field(
+        default=timedelta(hours=8),
+        gt=timedelta(0),
+        le=timedelta(days=7),
+        description="How long a console sign-in lasts: seconds or an ISO 8601 duration (PT8H).",
+    )
+    console_base_url: str = Field(
+        default="http://127.0.0.1:8081",
+        pattern=r"^https?://[^/?#]+(/\S*)?$",
+        description="Where operators reach the console: the links in notifications start with it.",
+    )
+    notify_url: SecretStr | None = Field(
+        default=None,
+        description="A Slack-compatible incoming webhook told when a sale starts to need a "
+        "person or a message is dead-lettered (order, reason, link; never buyer details).",
+    )
+
     @field_validator("retry_delays", mode="before")
     @classmethod
     def _split_delays(cls, value: object) -> object:
@@ -161,7 +193,14 @@ class ProcessorSettings(ServiceSettings):
             return float(value)
         return value
 
-    @field_validator("api_token", "api_secret", "rabbitmq_api_url", mode="before")
+    @field_validator(
+        "api_token",
+        "api_secret",
+        "console_secret_key",
+        "notify_url",
+        "rabbitmq_api_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Compose passes `${TEVO_API_TOKEN:-}`: an empty variable means "not configured".

@@ -12,9 +12,11 @@ from types import ModuleType
 from typing import Any, Protocol, cast
 
 from processor.commands import (
+    console,
     dead_letters,
     generate,
     migrate,
+    operators,
     privacy,
     reconcile,
     retention,
@@ -48,6 +50,8 @@ COMMANDS: tuple[Command, ...] = (
     _command(unrouted),
     _command(reconcile),
     _command(review),
+    _command(console),
+    _command(operators),
     _command(retention),
     _command(privacy),
     _command(generate),

@@ -2,22 +2,26 @@
 
 Prints to stdout for the person at the terminal; `show` prints the body, which holds buyer
 details, so it is never logged. `--json` prints one JSON document instead of text. `list` and
-`replay` show their progress on stderr when it is a terminal. `purge` deletes for good, so it
-wants one `--consumer`, or `--all --yes`.
+`replay` show their progress on stderr when it is a terminal. `list`, `replay` and `purge` take
+the same filters (reason, time, order); `replay` and `purge` say with `--dry-run` how many they
+would touch, and record who acted (`--by`) in the audit. `purge` deletes for good, so it wants
+one `--consumer`, or `--all --yes`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+import asyncpg
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity
 
 from processor.broker import connect_once
+from processor.commands import dead_letter_options as options
+from processor.commands.dead_letter_show import print_json, show
+from processor.ops import audit
 from processor.ops import dead_letters as deadletters
 from processor.ops.dead_letters import DeadLetter
 from processor.ops.progress import bar
@@ -41,9 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(action, help=text, description=text)
         if action == "show":
             sub.add_argument("message_id", help="the message_id to show")
-        if action == "replay":
-            sub.add_argument("--message-id", help="replay only the dead letters with this id")
-        _consumer_arguments(sub, purge=action == "purge")
+        else:
+            options.add_filter(sub, message_id=action != "list")
+        if action in ("replay", "purge"):
+            options.add_act(sub, action)
+        options.add_consumer(sub, purge=action == "purge")
         sub.add_argument(
             "--limit",
             type=int,
@@ -53,22 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
-def _consumer_arguments(parser: argparse.ArgumentParser, *, purge: bool) -> None:
-    names = [c.name for c in CONSUMERS]
-    if not purge:
-        parser.add_argument(
-            "--consumer", choices=names, help="one consumer only (default: every consumer)"
-        )
-        return
-    # Gone for good: say which queue, or say all of them and confirm it.
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--consumer", choices=names, help="purge this consumer's dead letters")
-    which.add_argument("--all", action="store_true", help="purge every consumer's (with --yes)")
-    parser.add_argument("--yes", action="store_true", help="confirm --all")
-
-
 async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
-    if args.action == "purge" and args.all and not args.yes:
+    if args.action == "purge" and args.all and not args.yes and not args.dry_run:
         print(
             "dead-letters purge --all deletes every consumer's dead letters for good: "
             "add --yes to confirm, or name one with --consumer",
@@ -76,6 +68,23 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         )
         return 2
     consumers = [args.consumer] if args.consumer else [c.name for c in CONSUMERS]
+    if args.action in ("replay", "purge") and not args.dry_run:
+        # The act is recorded, so the record must be reachable before anything is touched.
+        try:
+            args.audit = await asyncpg.connect(settings.database_url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"cannot reach the database for the audit: {type(exc).__name__}", file=sys.stderr)
+            return 1
+    try:
+        return await _on_broker(args, settings, consumers)
+    finally:
+        if getattr(args, "audit", None) is not None:
+            await args.audit.close()
+
+
+async def _on_broker(
+    args: argparse.Namespace, settings: ProcessorSettings, consumers: list[str]
+) -> int:
     try:
         connection = await connect_once(settings, "dead-letters")
     except CONNECTION_EXCEPTIONS as exc:
@@ -96,12 +105,9 @@ async def _list(
     consumers: list[str],
     args: argparse.Namespace,
 ) -> int:
-    found: dict[str, list[DeadLetter]] = {}
-    for consumer in consumers:
-        with bar(settings.topology.dead_letter_queue(consumer)) as progress:
-            found[consumer] = await deadletters.peek(channel, settings.topology, consumer, progress)
+    found = await _matching(channel, settings, consumers, args)
     if args.json:
-        _print_json(
+        print_json(
             {
                 c: {"count": len(d), "dead_letters": [x.summary() for x in d[: args.limit]]}
                 for c, d in found.items()
@@ -132,52 +138,39 @@ def _line(letter: DeadLetter) -> str:
     )
 
 
-async def _show(
+async def _matching(
+    channel: AbstractChannel,
+    settings: ProcessorSettings,
+    consumers: list[str],
+    args: argparse.Namespace,
+) -> dict[str, list[DeadLetter]]:
+    matching, found = options.chosen(args), {}
+    for consumer in consumers:
+        with bar(settings.topology.dead_letter_queue(consumer)) as progress:
+            letters = await deadletters.peek(channel, settings.topology, consumer, progress)
+        found[consumer] = [x for x in letters if x.matches(matching)]
+    return found
+
+
+async def _dry_run(
     channel: AbstractChannel,
     settings: ProcessorSettings,
     consumers: list[str],
     args: argparse.Namespace,
 ) -> int:
-    matches: list[DeadLetter] = []
-    for consumer in consumers:
-        letters = await deadletters.peek(channel, settings.topology, consumer)
-        matches += [x for x in letters if x.message_id == args.message_id]
-    matches = matches[: args.limit]  # copies of one message (TEvo's retries) share its id
-    if not matches:
-        print(f"no dead letter with message_id {args.message_id}", file=sys.stderr)
-        return 1
-    if args.json:
-        _print_json([_full(x) for x in matches])
-        return 0
-    for letter in matches:
-        for key, value in letter.summary().items():
-            print(f"{key}: {value}")
-        print("headers:")
-        for key, value in sorted(letter.headers.items()):
-            print(f"  {key}: {value}")
-        print("body:")
-        print(_body_text(letter.body))
-    return 0
-
-
-def _full(letter: DeadLetter) -> dict[str, Any]:
-    return {
-        **letter.summary(),
-        "headers": {k: _jsonable(v) for k, v in letter.headers.items()},
-        "body": _body_text(letter.body),
+    found = await _matching(channel, settings, consumers, args)
+    counts = {
+        c: len(x) if args.limit is None else min(len(x), args.limit) for c, x in found.items()
     }
-
-
-def _body_text(body: bytes) -> str:
-    text = body.decode(errors="replace")
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
-
-
-def _jsonable(value: object) -> object:
-    return json.loads(json.dumps(value, default=str))
+    if args.json:
+        print_json({c: {"would_" + args.action: n} for c, n in counts.items()})
+        return 0
+    what = options.described(options.chosen(args))
+    print(f"dry run: would {args.action} {sum(counts.values())} dead letter(s) ({what})")
+    for consumer, count in counts.items():
+        if count:
+            print(f"  {settings.topology.dead_letter_queue(consumer)}: {count}")
+    return 0
 
 
 async def _replay(
@@ -186,6 +179,8 @@ async def _replay(
     consumers: list[str],
     args: argparse.Namespace,
 ) -> int:
+    if args.dry_run:
+        return await _dry_run(channel, settings, consumers, args)
     done: dict[str, list[str | None]] = {}
     for consumer in consumers:
         with bar(f"replaying {settings.topology.dead_letter_queue(consumer)}") as progress:
@@ -194,11 +189,12 @@ async def _replay(
                 settings.topology,
                 consumer,
                 limit=args.limit,
-                message_id=args.message_id,
+                matching=options.chosen(args),
                 progress=progress,
             )
+    await _record(args, "dead_letters.replay", done)
     if args.json:
-        _print_json({c: {"replayed": ids} for c, ids in done.items()})
+        print_json({c: {"replayed": ids} for c, ids in done.items()})
     else:
         for consumer, ids in done.items():
             print(
@@ -218,23 +214,42 @@ async def _purge(
     consumers: list[str],
     args: argparse.Namespace,
 ) -> int:
+    if args.dry_run:
+        return await _dry_run(channel, settings, consumers, args)
+    matching = options.chosen(args)
     purged = {
-        c: await deadletters.purge(channel, settings.topology, c, limit=args.limit)
+        c: await deadletters.purge(
+            channel, settings.topology, c, limit=args.limit, matching=matching
+        )
         for c in consumers
     }
+    await _record(args, "dead_letters.purge", purged)
     if args.json:
-        _print_json({c: {"purged": n} for c, n in purged.items()})
+        print_json({c: {"purged": len(ids)} for c, ids in purged.items()})
     else:
-        for consumer, count in purged.items():
-            print(f"{settings.topology.dead_letter_queue(consumer)}: purged {count}")
+        for consumer, ids in purged.items():
+            print(f"{settings.topology.dead_letter_queue(consumer)}: purged {len(ids)}")
     return 0
 
 
-def _print_json(document: object) -> None:
-    print(json.dumps(document, indent=2, default=str))
+async def _record(args: argparse.Namespace, action: str, done: dict[str, list[str | None]]) -> None:
+    touched = {c: ids for c, ids in done.items() if ids}
+    if not touched:
+        return
+    matching = options.chosen(args)
+    counts = ", ".join(f"{c}: {len(ids)}" for c, ids in touched.items())
+    act = audit.Act(
+        operator=audit.cli_operator(args.by),
+        via="cli",
+        action=action,
+        detail=f"{counts} (filter: {options.described(matching)})",
+        order_ids=() if matching.order is None else (matching.order,),
+        message_ids=[m for ids in touched.values() for m in ids if m],
+    )
+    await audit.record(args.audit, act)
 
 
 Action = Callable[
     [AbstractChannel, ProcessorSettings, list[str], argparse.Namespace], Awaitable[int]
 ]
-ACTIONS: dict[str, Action] = {"list": _list, "show": _show, "replay": _replay, "purge": _purge}
+ACTIONS: dict[str, Action] = {"list": _list, "show": show, "replay": _replay, "purge": _purge}

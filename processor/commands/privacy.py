@@ -2,7 +2,8 @@
 
 `export` prints, as JSON on stdout, everything the POS and the namespace's queues hold on the
 person; `erase --yes` masks it everywhere for good (`processor.ops.privacy`). Both are recorded
-in `pos.privacy_acts` with who asked (`--by`, default the OS user), when, and which records;
+in the operators' audit (`pos.audit`) with who asked (`--by`, default the OS user), when, and
+which orders and messages;
 the summary printed by `erase` and its log line name records by id and count, never by content.
 Both can run again: an erased person is found by customer id, and nothing is left to mask.
 """
@@ -10,7 +11,6 @@ Both can run again: an erased person is found by customer id, and nothing is lef
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
@@ -22,6 +22,7 @@ from aio_pika.exceptions import ChannelNotFoundEntity
 from processor.broker import connect_once
 from processor.commands.retention import unmigrated
 from processor.ops import privacy
+from processor.ops.audit import cli_operator
 from processor.ops.privacy_export import export
 from processor.ops.privacy_queues import Found, mask_in_queues, namespace_queues
 from processor.ops.progress import bar
@@ -54,7 +55,7 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     if args.action == "erase" and not args.yes:
         print("privacy erase masks the person's data for good: add --yes", file=sys.stderr)
         return 2
-    actor = args.by or getpass.getuser()
+    actor = cli_operator(args.by)
     conn = await asyncpg.connect(settings.database_url)
     try:
         if await unmigrated(conn, f"privacy {args.action}"):
@@ -84,7 +85,8 @@ async def _export(
     records = await privacy.find_records(conn, subject)
     document = await export(conn, records)
     document["messages"] = found.messages
-    act = await privacy.record(conn, "export", actor, subject, records.as_json())
+    shown = [m["message_id"] for m in found.messages if m["message_id"]]
+    act = await privacy.record(conn, "privacy.export", actor, subject, records, message_ids=shown)
     print(json.dumps(document, indent=2, default=str))
     log.info("privacy.exported", act=act, by=actor, customers=subject.customer_ids)
     return 0
@@ -93,12 +95,8 @@ async def _export(
 async def _erase(
     conn: asyncpg.Connection, subject: privacy.Subject, actor: str, queues: dict[str, Any]
 ) -> int:
-    act, records = await privacy.erase(conn, subject, actor)
-    await conn.execute(
-        "UPDATE pos.privacy_acts SET records = records || $2::jsonb WHERE id = $1",
-        act,
-        json.dumps({"messages_masked": queues}),
-    )
+    masked = [m for ids in queues.values() for m in ids if m]
+    act, records = await privacy.erase(conn, subject, actor, masked)
     print(json.dumps({**records.as_json(), "messages_masked": queues, "act": act}, indent=2))
     log.info("privacy.erased", act=act, by=actor, customers=subject.customer_ids)
     return 0

@@ -15,6 +15,7 @@ from aio_pika.abc import AbstractExchange
 
 from processor.broker import connect_broker
 from processor.errors import Permanent, ProcessingError
+from processor.ops import audit
 from processor.ops.progress import bar
 from processor.ops.reconcile import Tally, reconcile_once
 from processor.registry import CONSUMERS
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"repeat every MINUTES ({DEFAULT_EVERY:g} if none given) until SIGTERM; "
         "without it, one pass",
     )
+    parser.add_argument("--by", default=None, help="who runs it, for the audit (default: OS user)")
 
 
 async def repeat(
@@ -96,9 +98,21 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         await declare(channel, settings.topology, CONSUMERS, settings.retry_delays)
         exchange = await channel.get_exchange(settings.topology.webhooks_exchange)
         log.info("reconcile.started", every_s=every_s, namespace=settings.namespace)
-        return await repeat(lambda: _pass(api, pool, exchange), every_s, stop)
+        by = audit.cli_operator(getattr(args, "by", None))
+        return await repeat(lambda: _pass(api, pool, exchange, by, every_s), every_s, stop)
 
 
-async def _pass(api: TevoApi, pool: asyncpg.Pool, exchange: AbstractExchange) -> Tally:
+async def _pass(
+    api: TevoApi, pool: asyncpg.Pool, exchange: AbstractExchange, by: str, every_s: float | None
+) -> Tally:
     with bar("reconciling pending sales", unit="order") as progress:
-        return await reconcile_once(api, pool, exchange, progress)
+        tally = await reconcile_once(api, pool, exchange, progress)
+    # A one-off run is an operator's act; a repeating poller's pass is one when it published.
+    if every_s is None or tally.published:
+        detail = (
+            f"listed {tally.listed}, known {tally.known}, published {tally.published}, "
+            f"skipped {tally.skipped}" + ("" if every_s is None else f" (every {every_s:g} s)")
+        )
+        async with pool.acquire() as conn:
+            await audit.record(conn, audit.Act(by, "cli", "reconcile.run", detail))
+    return tally

@@ -9,7 +9,6 @@ to do (already resolved, not held, TEvo has no such order, or the rules would no
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from contextlib import AsyncExitStack
@@ -19,6 +18,7 @@ import asyncpg
 
 from processor.errors import ProcessingError
 from processor.handler import Connection, Deps
+from processor.ops import audit
 from processor.pos import review
 from processor.pos.recheck import recheck
 from processor.settings import ProcessorSettings
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = again.add_mutually_exclusive_group(required=True)
     which.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
     which.add_argument("--all", action="store_true", help="every sale `list` shows")
+    again.add_argument("--by", default=None, help="who asked, for the audit (default: OS user)")
     decide = actions.add_parser("resolve", help="record an operator's decision on a sale")
     decide.add_argument("order_id", type=int, metavar="ORDER_ID")
     how = decide.add_mutually_exclusive_group(required=True)
@@ -91,11 +92,31 @@ async def _act(args: argparse.Namespace, conn: Connection, deps: Deps) -> int:
             s["tevo_order_id"] for s in await review.list_sales(conn, limit, LIST_LIMIT)
         ]  # fmt: skip
         answers = [await recheck(conn, deps, order_id) for order_id in ids]
+        await _audit(conn, args, "review.recheck", ids, answers)
         return _report(answers) if answers else 0
     decision = review.OperatorDecision(
-        "invoice" if args.invoice else "dismiss", args.note, args.by or getpass.getuser()
+        "invoice" if args.invoice else "dismiss", args.note, audit.cli_operator(args.by)
     )
-    return _report([await review.resolve(conn, deps, args.order_id, decision)])
+    answer = await review.resolve(conn, deps, args.order_id, decision)
+    await _audit(conn, args, f"review.{decision.action}", [args.order_id], [answer], note=args.note)
+    return _report([answer])
+
+
+async def _audit(
+    conn: Connection,
+    args: argparse.Namespace,
+    action: str,
+    ids: list[int],
+    done: list[Any],
+    *,
+    note: str = "",
+) -> None:
+    """Record what was done (not what was refused: nothing changed then)."""
+    made = [(i, a) for i, a in zip(ids, done, strict=True) if a.result is review.Result.DONE]
+    if made:
+        detail = "; ".join(a.message for _, a in made) + (f"; note: {note}" if note else "")
+        act = audit.Act(audit.cli_operator(args.by), "cli", action, detail, [i for i, _ in made])
+        await audit.record(conn, act)
 
 
 def _report(answers: list[review.Answer]) -> int:

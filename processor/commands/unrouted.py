@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 
+import asyncpg
+
 from processor import registry
 from processor.broker import connect_once
+from processor.ops import audit
 from processor.ops.progress import bar
 from processor.ops.unrouted import list_unrouted, move_unrouted
 from processor.runtime.topology import declare
@@ -28,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"at most N messages (list: {LIST_LIMIT} unless given; move: the whole queue)",
     )
+    parser.add_argument("--by", default=None, help="who moves, for the audit (default: OS user)")
 
 
 def _positive(text: str) -> int:
@@ -49,11 +53,24 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
                 return 1
             print("\n".join(lines))
             return 0
+        # The move is recorded, so the record must be reachable before anything moves.
+        try:
+            conn = await asyncpg.connect(settings.database_url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"cannot reach the database for the audit: {type(exc).__name__}")
+            return 1
         # The queues of every registered consumer exist before anything is moved to them.
         async with connection.channel() as channel:
             await declare(channel, topology, consumers, settings.retry_delays)
         with bar(f"moving {topology.unrouted}") as progress:
             report = await move_unrouted(connection, topology, consumers, args.limit, progress)
+        try:
+            if report.moved:
+                detail = f"moved {report.moved}, left {report.left}"
+                act = audit.Act(audit.cli_operator(args.by), "cli", "unrouted.move", detail)
+                await audit.record(conn, act)
+        finally:
+            await conn.close()
     print(
         f"moved {report.moved} to their consumers; left {report.left} with no consumer "
         f"in {topology.unrouted}" + (f"; stopped: {report.stopped}" if report.stopped else "")

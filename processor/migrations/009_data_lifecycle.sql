@@ -1,5 +1,6 @@
 -- Retention and erasure (docs/operations.md, "Data lifecycle"): what `retention run` and
--- `privacy erase` need to find their rows without scanning, and to remember what they did.
+-- `privacy erase` need to find their rows without scanning. Their acts are recorded in
+-- pos.audit (008).
 
 -- A body masked by retention keeps this mark, so a run does not mask it again; a sale or a
 -- purchase order written since (`updated_at` later) holds a new body and is masked again later.
@@ -16,14 +17,3 @@ CREATE INDEX sale_versions_unmasked_idx ON pos.sale_versions (received_at)
     WHERE pii_masked_at IS NULL;
 CREATE INDEX sales_updated_idx ON pos.sales (updated_at);
 CREATE INDEX purchase_orders_updated_idx ON pos.purchase_orders (updated_at);
-
--- Every export and erasure of a person's data: who asked, when, and which records (ids and
--- counts only: this table must not hold what was erased).
-CREATE TABLE pos.privacy_acts (
-    id          bigserial PRIMARY KEY,
-    act         text NOT NULL CHECK (act IN ('export', 'erase')),
-    actor       text NOT NULL,
-    customers   bigint[] NOT NULL,
-    records     jsonb NOT NULL,
-    at          timestamptz NOT NULL DEFAULT now()
-);

@@ -28,6 +28,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from contracts import envelope as h
 from contracts.topology import Topology
+from processor.ops.dead_letter_filter import Filter, order_ids
 from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import publish_copy
 from processor.runtime.retries import attempts_made, dead_letter_reason, fresh_headers
@@ -50,6 +51,13 @@ class DeadLetter:
     @property
     def reason(self) -> str:
         return dead_letter_reason(self.headers)
+
+    @property
+    def order_ids(self) -> set[int]:
+        return order_ids(self.headers, self.body)
+
+    def matches(self, matching: Filter) -> bool:
+        return matching.matches(self.headers, self.body, self.message_id)
 
     def summary(self) -> dict[str, Any]:
         """Everything but the body and the raw headers, ready for JSON."""
@@ -89,7 +97,14 @@ async def peek(
     channel: AbstractChannel, topology: Topology, consumer: str, progress: Progress | None = None
 ) -> list[DeadLetter]:
     """Every dead letter of `consumer` (up to `PEEK_CAP`), left in the queue in its order."""
-    queue = await channel.get_queue(topology.dead_letter_queue(consumer))
+    return await peek_queue(channel, topology.dead_letter_queue(consumer), consumer, progress)
+
+
+async def peek_queue(
+    channel: AbstractChannel, name: str, consumer: str, progress: Progress | None = None
+) -> list[DeadLetter]:
+    """Every message of queue `name` (up to `PEEK_CAP`), left in the queue in its order."""
+    queue = await channel.get_queue(name)
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
     progress = progress if progress is not None else Silent()
@@ -109,21 +124,25 @@ async def replay(
     *,
     limit: int | None = None,
     message_id: str | None = None,
+    matching: Filter | None = None,
     progress: Progress | None = None,
 ) -> list[str | None]:
     """Send dead letters back to `consumer`'s queue with a fresh retry budget; their ids.
 
     Takes at most the queue's depth at the start, so a message that dies again during the
     replay is not replayed twice. `channel` must confirm publishes and raise on returns.
-    `progress` counts the messages sent back (or, with `message_id`, first those looked at).
+    `progress` counts the messages sent back (or, with `message_id` or `matching`, first
+    those looked at). `message_id` is short for a filter of that one id.
     """
+    if message_id is not None:
+        matching = Filter(message_ids=frozenset({message_id}))
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
     replayed: list[str | None] = []
     progress = progress if progress is not None else Silent()
     try:
-        if message_id is None:
+        if matching is None or matching.everything:
             # One at a time from the head: nothing else is held, however deep the queue.
             budget = available if limit is None else min(available, limit)
             progress.reset(total=budget)
@@ -133,7 +152,7 @@ async def replay(
             return replayed
         progress.reset(total=min(available, PEEK_CAP))
         await _take(queue, min(available, PEEK_CAP), held, progress)
-        held = await _keep_only(held, message_id, limit)
+        held = await _keep_only(held, matching, limit)
         await _settle(channel, queue.name, available - len(held))
         while held:
             await _send_back(channel, topology, consumer, held.pop(0), replayed)
@@ -143,10 +162,10 @@ async def replay(
 
 
 async def _keep_only(
-    held: list[AbstractIncomingMessage], message_id: str, limit: int | None
+    held: list[AbstractIncomingMessage], matching: Filter, limit: int | None
 ) -> list[AbstractIncomingMessage]:
-    """Of the messages `held`, those with `message_id` (at most `limit`); the rest requeued."""
-    chosen = [m for m in held if m.message_id == message_id][:limit]
+    """Of the messages `held`, those `matching` (at most `limit`); the rest requeued."""
+    chosen = [m for m in held if _dead_letter("", m).matches(matching)][:limit]
     # The others go back first, in order: a replayed message that dies again lines up
     # behind them, and a full turn leaves them where they were.
     await _requeue([m for m in held if m not in chosen])
@@ -167,18 +186,36 @@ async def _send_back(
 
 
 async def purge(
-    channel: AbstractChannel, topology: Topology, consumer: str, *, limit: int | None = None
-) -> int:
-    """Delete `consumer`'s dead letters (the oldest `limit` of them); how many went."""
+    channel: AbstractChannel,
+    topology: Topology,
+    consumer: str,
+    *,
+    limit: int | None = None,
+    matching: Filter | None = None,
+) -> list[str | None]:
+    """Delete `consumer`'s dead letters (the oldest `limit` of those `matching`); their ids."""
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
-    if limit is None:
-        purged = await queue.purge()
-        return int(purged.message_count or 0)
+    available = await depth(channel, queue.name)
     taken: list[AbstractIncomingMessage] = []
-    await _take(queue, limit, taken)
-    for message in taken:
-        await message.ack()
-    return len(taken)
+    gone: list[str | None] = []
+    try:
+        if matching is None or matching.everything:
+            budget = available if limit is None else min(available, limit)
+            while len(gone) < budget and await _take(queue, 1, taken):
+                message = taken.pop()
+                await message.ack()
+                gone.append(message.message_id)
+            return gone
+        await _take(queue, min(available, PEEK_CAP), taken)
+        taken = await _keep_only(taken, matching, limit)
+        await _settle(channel, queue.name, available - len(taken))
+        while taken:
+            message = taken.pop(0)
+            await message.ack()
+            gone.append(message.message_id)
+        return gone
+    finally:
+        await _requeue(taken)
 
 
 async def _take(

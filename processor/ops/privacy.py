@@ -6,9 +6,10 @@ mentions them (or whose customer they are), those sales' versions, and any note 
 them. Erasure masks the bodies (`pii.mask`: contact fields and every string that mentions
 them), empties the customer's name, e-mail, phone and address, and then, as a net for what no
 one listed, replaces the person's e-mails, names and phones in every text and JSON column of
-schema `pos`. Invoices, their lines and amounts stay. Erased customers keep their TEvo ids, so
-a sale TEvo sends again finds its customer and settles as before. Each act is recorded in
-`pos.privacy_acts` (ids and counts, never the data). Running it again finds nothing left.
+schema `pos` but the operators' own tables. Invoices, their lines and amounts stay. Erased
+customers keep their TEvo ids, so a sale TEvo sends again finds its customer and settles as
+before. Each act is recorded in `pos.audit` (`processor.ops.audit`: ids and counts, never the
+data), in the erasure's own transaction. Running it again finds nothing left.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from processor.ops import audit
+from processor.ops.audit import Act
 from processor.ops.pii import ERASED, fold, mask, needles_of
 from processor.pos.sales import LOCK_SQL
 
@@ -55,16 +58,17 @@ UPDATE pos.customers SET name = $2, email = NULL, phone = NULL, address = NULL,
                          erased_at = coalesce(erased_at, now())
 WHERE id = ANY($1::bigint[])
 """
-# Every text and JSON column of the schema, for the net; the record of acts holds no PII.
+# Every text and JSON column of the schema, for the net; not the operators' own accounts.
 COLUMNS_SQL = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'pos' AND data_type IN ('text', 'jsonb', 'json', 'character varying')
-  AND table_name NOT IN ('privacy_acts', 'schema_migrations')
+  AND table_name NOT IN ('schema_migrations', 'operators', 'operator_sessions')
 ORDER BY table_name, column_name
 """
-RECORD_SQL = """
-INSERT INTO pos.privacy_acts (act, actor, customers, records) VALUES ($1, $2, $3, $4::jsonb)
-RETURNING id
+ORDERS_SQL = """
+SELECT tevo_order_id FROM pos.sales WHERE id = ANY($1::bigint[])
+UNION SELECT tevo_order_id FROM pos.purchase_orders WHERE id = ANY($2::bigint[])
+ORDER BY 1
 """
 
 
@@ -93,8 +97,16 @@ class Records:
     found: dict[str, list[int]] = field(default_factory=dict)
     scrubbed: dict[str, int] = field(default_factory=dict)  # the net: column -> rows
 
+    orders: list[int] = field(default_factory=list)  # the TEvo order ids of those records
+
     def as_json(self) -> dict[str, Any]:
         return {"records": self.found, "scrubbed": self.scrubbed}
+
+    def detail(self, customers: Sequence[int], messages: int) -> str:
+        """The audit's words: ids and counts only."""
+        counts = ", ".join(f"{table} {len(ids)}" for table, ids in self.found.items())
+        net = f"; the net changed {self.scrubbed}" if self.scrubbed else ""
+        return f"customers {list(customers)}; {counts}; queued messages {messages}{net}"
 
 
 async def find_subject(
@@ -124,27 +136,29 @@ async def find_records(conn: asyncpg.Connection, subject: Subject) -> Records:
             "pos.sales": [r["id"] for r in sales],
             "pos.sale_versions": [r["id"] for r in versions],
             "pos.purchase_orders": [r["id"] for r in purchases],
-        }
+        },
+        orders=sorted({*orders, *(r["tevo_order_id"] for r in purchases)}),
     )
 
 
-async def erase(conn: asyncpg.Connection, subject: Subject, actor: str) -> tuple[int, Records]:
-    """Erase the subject in one transaction; the id of its record in `pos.privacy_acts`."""
+async def erase(
+    conn: asyncpg.Connection, subject: Subject, actor: str, message_ids: Sequence[str]
+) -> tuple[int, Records]:
+    """Erase the subject in one transaction, recorded in `pos.audit` (with the ids of the
+    queued messages masked before); the audit row's id."""
     async with conn.transaction():
         records = await find_records(conn, subject)
-        orders = await conn.fetch(
+        sales = await conn.fetch(
             "SELECT tevo_order_id FROM pos.sales WHERE id = ANY($1::bigint[]) ORDER BY 1",
             records.found["pos.sales"],
         )
-        for row in orders:  # as the processor does: no sale is settled meanwhile
+        for row in sales:  # as the processor does: no sale is settled meanwhile
             await conn.execute(LOCK_SQL, row["tevo_order_id"])
         await conn.execute(ERASE_CUSTOMER_SQL, list(subject.customer_ids), ERASED)
         for table, column in BODY_COLUMNS.items():
             await _mask_bodies(conn, table, column, records.found[table], subject.needles)
         records.scrubbed = await _net(conn, subject.needles)
-        act: int = await conn.fetchval(
-            RECORD_SQL, "erase", actor, list(subject.customer_ids), json.dumps(records.as_json())
-        )
+        act = await record(conn, "privacy.erase", actor, subject, records, message_ids=message_ids)
     return act, records
 
 
@@ -187,9 +201,15 @@ async def _net(conn: asyncpg.Connection, needles: tuple[str, ...]) -> dict[str, 
 
 
 async def record(
-    conn: asyncpg.Connection, act: str, actor: str, subject: Subject, records: dict[str, Any]
+    conn: asyncpg.Connection,
+    action: str,
+    actor: str,
+    subject: Subject,
+    records: Records,
+    *,
+    message_ids: Sequence[str],
 ) -> int:
-    found: int = await conn.fetchval(
-        RECORD_SQL, act, actor, list(subject.customer_ids), json.dumps(records)
-    )
-    return found
+    """The act in the operators' audit: which orders and messages, and counts in words."""
+    detail = records.detail(subject.customer_ids, len(message_ids))
+    act = Act(actor, "cli", action, detail, records.orders, list(message_ids))
+    return await audit.record(conn, act)

@@ -59,7 +59,9 @@ from contracts.topology import Topology
 from processor.errors import ContractViolation, ProcessingError, translate
 from processor.handler import Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
+from processor.notify import Tell
 from processor.runtime.acks import Acks
+from processor.runtime.dead_letter_notice import dead_letter_notice
 from processor.runtime.message import batch_position, decoded, log_context
 from processor.runtime.pause import Pause, outage_probe
 from processor.runtime.republish import Publisher, publish_copy
@@ -90,6 +92,7 @@ class Dispatcher:
     # The publishing connection's channel; None: copies go out on `channel` (tests, tools).
     publisher: Publisher | None = None
     acks: Acks = field(default_factory=Acks)  # the consuming channel's deliveries
+    notify: Tell | None = None  # told of each dead letter, never waited on (TEVO_NOTIFY_URL)
     applier: Applier = field(init=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +240,9 @@ class Dispatcher:
             await self.acks.nack(delivery)
             return Outcome.REQUEUED
         await self.acks.ack([delivery])
+        if decision.dead and self.notify is not None:
+            base = self.deps.settings.console_base_url
+            self.notify(dead_letter_notice(base, consumer.name, delivery, decision, error))
         return Outcome.DEAD_LETTERED if decision.dead else Outcome.RETRIED
 
     async def _hold(

@@ -28,6 +28,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from processor.broker import connect_once
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
+from processor.notify import Tell
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
 from processor.runtime.health import Health
@@ -58,6 +59,7 @@ class Session:
     deps: Deps
     metrics: ProcessorMetrics
     consumed: bool = False  # the last session got as far as consuming
+    notify: Tell | None = None  # told of each dead letter (TEVO_NOTIFY_URL)
 
     async def run(
         self, pause: Pause, health: Health, stop: asyncio.Event, started: asyncio.Event | None
@@ -72,6 +74,7 @@ class Session:
             dispatcher = Dispatcher(
                 self.pool, publisher.channel, topology, self.deps, self.metrics, pause, publisher
             )
+            dispatcher.notify = self.notify
             batchers = [self._batcher(dispatcher, consumer) for consumer in self.consumers]
             host = f"{socket.gethostname()}:{os.getpid()}"
             tags = []

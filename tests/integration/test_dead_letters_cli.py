@@ -7,6 +7,7 @@ import json
 import sys
 
 import aio_pika
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -66,7 +67,11 @@ async def test_list_show_replay_purge(
 
     await _list_and_show(processor_settings, message_id)
 
-    status, out, _ = await _cli(processor_settings, "replay", "--consumer", CONSUMER)
+    await _filters_and_dry_runs(processor_settings, message_id, amqp)
+
+    status, out, _ = await _cli(
+        processor_settings, "replay", "--consumer", CONSUMER, "--by", "carol"
+    )
     assert status == 0
     assert "replayed 1" in out
     # still no id, so it dies again: once, with a fresh budget, not as a second attempt
@@ -75,10 +80,51 @@ async def test_list_show_replay_purge(
     assert again.message_id == message_id
     assert again.headers[h.HEADER_ATTEMPTS] == 1
 
-    status, out, _ = await _cli(processor_settings, "purge", "--consumer", CONSUMER)
+    status, out, _ = await _cli(
+        processor_settings, "purge", "--consumer", CONSUMER, "--by", "carol"
+    )
     assert status == 0
     assert f"{dead_queue}: purged 1" in out
     assert await queue_depth(amqp, dead_queue) == 0
+
+    db = await asyncpg.connect(processor_settings.database_url)
+    try:
+        acts = await db.fetch(
+            "SELECT operator, via, action, message_ids FROM pos.audit ORDER BY id"
+        )
+    finally:
+        await db.close()
+    assert [(a["operator"], a["via"], a["action"]) for a in acts] == [
+        ("carol", "cli", "dead_letters.replay"),
+        ("carol", "cli", "dead_letters.purge"),
+    ]
+    assert all(a["message_ids"] == [message_id] for a in acts)
+
+
+async def _filters_and_dry_runs(
+    settings: ProcessorSettings, message_id: str, amqp: aio_pika.abc.AbstractChannel
+) -> None:
+    """Filters pick the letter or not; a dry run says how many and touches none."""
+    dead_queue = settings.topology.dead_letter_queue(CONSUMER)
+    status, out, _ = await _cli(
+        settings, "list", "--reason", "ContractViolation", "--order", "4606857"
+    )
+    assert status == 0
+    assert message_id in out
+    status, out, _ = await _cli(settings, "list", "--reason", "retries_exhausted")
+    assert "0 dead letter(s)" in out
+    status, out, _ = await _cli(settings, "list", "--since", "2999-01-01")
+    assert message_id not in out
+    for action in ("replay", "purge"):
+        status, out, _ = await _cli(settings, action, "--consumer", CONSUMER, "--dry-run")
+        assert status == 0
+        assert f"dry run: would {action} 1 dead letter(s) (all)" in out
+    status, out, _ = await _cli(settings, "replay", "--dry-run", "--order", "1")
+    assert "would replay 0" in out
+    status, _, err = await _cli(settings, "list", "--since", "yesterday")
+    assert status == 2
+    assert "not an ISO 8601 time" in err
+    assert await queue_depth(amqp, dead_queue) == 1  # nothing moved
 
 
 async def _list_and_show(settings: ProcessorSettings, message_id: str) -> None:

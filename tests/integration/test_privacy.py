@@ -149,8 +149,9 @@ async def test_erase_leaves_the_email_nowhere_and_the_invoices_as_they_were(
     assert [dict(r) for r in await db.fetch("SELECT * FROM pos.invoices ORDER BY id")] == invoices
     assert [dict(r) for r in await db.fetch("SELECT * FROM pos.invoice_lines ORDER BY id")] == lines
 
-    acts = await db.fetch("SELECT act, actor FROM pos.privacy_acts ORDER BY id")
-    assert [(a["act"], a["actor"]) for a in acts] == [
+    acts = await db.fetch("SELECT action, operator, via, order_ids FROM pos.audit ORDER BY id")
+    assert all(a["via"] == "cli" and a["order_ids"] == [ORDER_ID] for a in acts)
+    assert [(a["action"], a["operator"]) for a in acts] == [
         ("export", "dpo@example.org"),
         ("erase", "dpo@example.org"),
     ]
@@ -204,6 +205,6 @@ async def test_two_operators_erasing_one_person_at_once_both_succeed(
     assert list(await asyncio.gather(erase("first"), erase("second"))) == [0, 0]
     capsys.readouterr()
     assert _spellings(await _dump(processor.database_url)) == []
-    acts = await db.fetch("SELECT actor FROM pos.privacy_acts WHERE act = 'erase'")
-    assert sorted(a["actor"] for a in acts) == ["first", "second"]
+    acts = await db.fetch("SELECT operator FROM pos.audit WHERE action = 'privacy.erase'")
+    assert sorted(a["operator"] for a in acts) == ["first", "second"]
     assert await db.fetchval("SELECT total FROM pos.invoices") == total

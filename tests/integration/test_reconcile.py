@@ -98,6 +98,12 @@ async def test_an_order_whose_webhook_never_came_is_recorded_once(
     await eventually(lambda: settled(db, processor, 2))
     assert await count(db, "SELECT count(*) FROM pos.sales") == 2
     assert await count(db, "SELECT count(*) FROM pos.order_history") == 2
+    # Each one-off run is an operator's act, in the audit with what it did.
+    runs = await db.fetch("SELECT via, detail FROM pos.audit WHERE action = 'reconcile.run'")
+    assert [(r["via"], r["detail"].split(",")[2].strip()) for r in runs] == [
+        ("cli", "published 1"),
+        ("cli", "published 0"),
+    ]
     assert await count(db, invoices) == 1
 
 

@@ -115,6 +115,16 @@ async def test_dismiss_and_invoice_resolve_once_each(
     assert notes[0]["note"] == "review resolved: dismiss by ops-anna; note: a test order"
     assert "invoice created" in notes[1]["note"]
     assert await cli(processor_settings, "resolve", "999", *dismiss) == 2
+    # Each decision is in the audit once, with who made it; the refused ones are not.
+    acts = await db.fetch(
+        "SELECT operator, via, action, order_ids, detail FROM pos.audit ORDER BY id"
+    )
+    assert [(a["via"], a["action"], a["order_ids"]) for a in acts] == [
+        ("cli", "review.dismiss", [BROKERAGE_ORDER]),
+        ("cli", "review.invoice", [other]),
+    ]
+    assert acts[0]["operator"] == "ops-anna"
+    assert acts[0]["detail"].endswith("note: a test order")
 
 
 @pytest.fixture

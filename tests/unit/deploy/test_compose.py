@@ -34,8 +34,9 @@ def _depends(service: str) -> dict[str, str]:
 
 
 def test_the_services_are_the_ones_the_readme_starts() -> None:
-    assert set(SERVICES) == {*STORES, "migrate", *APPS, "reconcile", "retention"}
+    assert set(SERVICES) == {*STORES, "migrate", *APPS, "reconcile", "console", "retention"}
     assert SERVICES["reconcile"]["profiles"] == ["reconcile"]
+    assert SERVICES["console"]["profiles"] == ["console"]
     assert SERVICES["retention"]["profiles"] == ["retention"]
 
 
@@ -55,7 +56,7 @@ def test_rabbitmq_is_healthy_only_when_its_listeners_take_connections() -> None:
     assert "ping" not in test  # the node answers a ping before AMQP listens
 
 
-@pytest.mark.parametrize("service", [*STORES, *APPS])
+@pytest.mark.parametrize("service", [*STORES, *APPS, "console"])
 def test_every_long_running_service_has_a_healthcheck(service: str) -> None:
     check = SERVICES[service]["healthcheck"]
     assert check["retries"] >= 3
@@ -71,7 +72,7 @@ def test_migrate_waits_for_healthy_stores_and_is_restarted_if_it_fails() -> None
     assert _depends("migrate") == dict.fromkeys(STORES, "service_healthy")
 
 
-@pytest.mark.parametrize("service", [*APPS, "reconcile", "retention"])
+@pytest.mark.parametrize("service", [*APPS, "reconcile", "console", "retention"])
 def test_the_services_start_only_after_a_successful_migration(service: str) -> None:
     assert _depends(service) == {"migrate": "service_completed_successfully"}
 

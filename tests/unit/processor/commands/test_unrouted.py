@@ -13,7 +13,11 @@ def test_the_command_is_listed_and_takes_list_or_move_with_a_limit() -> None:
     assert unrouted in COMMANDS
     parser = argparse.ArgumentParser()
     unrouted.add_arguments(parser)
-    assert vars(parser.parse_args(["move", "--limit", "5"])) == {"action": "move", "limit": 5}
+    assert vars(parser.parse_args(["move", "--limit", "5"])) == {
+        "action": "move",
+        "limit": 5,
+        "by": None,
+    }
     for wrong in (["purge"], ["move", "--limit", "0"]):
         with pytest.raises(SystemExit):
             parser.parse_args(wrong)

@@ -1,0 +1,1 @@
+"""The operator console: a server-rendered web app over the POS, the broker and the audit."""
