@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+from contracts.exact import ID_PATTERN
 from contracts.orders import EventRef, Timestamp, parse_body
 
 __all__ = ["CatalogEvent", "parse_catalog_event"]
+
+_ID = re.compile(ID_PATTERN.strip("^$"))
 
 
 class CatalogEvent(EventRef):
@@ -17,7 +22,9 @@ class CatalogEvent(EventRef):
     @property
     def venue_id(self) -> int | None:
         value = (self.venue or {}).get("id")
-        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(value) if isinstance(value, str) and _ID.fullmatch(value) else None
 
     @property
     def venue_name(self) -> str | None:

@@ -1,8 +1,9 @@
 """A lenient model of TEvo's order JSON: ids as int or string, money as exact Decimal.
 
 TEvo's payloads grow new fields without notice, so every model keeps unknown fields
-(`extra="allow"`) and nothing but the order's own `id` is required. Consumers keep the raw
-JSON next to what they parse.
+(`extra="allow"`) and nothing but the order's own `id` is required. Lenient in what it keeps,
+exact in what it reads: ids, quantities and money follow `contracts.exact`, which never takes a
+boolean for a number nor rounds an amount. Consumers keep the raw JSON next to what they parse.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+
+from contracts.exact import COUNT_SCHEMA, ID_SCHEMA, MONEY_SCHEMA, as_count, as_id, as_money, loads
 
 __all__ = [
     "CANCELED_STATES",
@@ -64,20 +67,6 @@ def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _digits_to_int(value: Any) -> Any:
-    # "4606857" and 4606857 are the same id; anything else is left for pydantic to refuse.
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return _blank_to_none(value)
-
-
-def _to_decimal(value: Any) -> Any:
-    # Floats go through str() so 561.6 stays 561.6, not 561.600000000000022737...
-    if isinstance(value, float):
-        return Decimal(str(value))
-    return _blank_to_none(value)
-
-
 # The published JSON schema (docs/asyncapi.json) says what TEvo sends, not what we keep.
 def as_utc(value: datetime) -> datetime:
     """TEvo's timestamps are UTC: one without an offset must still compare with the others."""
@@ -100,19 +89,10 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
 
 
-TevoId = Annotated[
-    int,
-    BeforeValidator(_digits_to_int),
-    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*\d+\s*$"}]}),
-]
+TevoId = Annotated[int, BeforeValidator(as_id), WithJsonSchema(ID_SCHEMA)]
+Count = Annotated[int, BeforeValidator(as_count), WithJsonSchema(COUNT_SCHEMA)]
 # The published schema is spelled out so it does not change with pydantic's own rendering.
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_to_decimal),
-    WithJsonSchema(
-        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}]}
-    ),
-]
+Money = Annotated[Decimal, BeforeValidator(as_money), WithJsonSchema(MONEY_SCHEMA)]
 Text = Annotated[str | None, BeforeValidator(lambda v: None if v is None else str(v))]
 
 
@@ -190,7 +170,7 @@ class OrderItem(_Lenient):
     id: TevoId | None = None
     order_id: TevoId | None = None
     price: Money | None = None
-    quantity: int | None = None
+    quantity: Count | None = None
     ticket_group: TicketGroup | None = None
     updated_at: Timestamp | None = None
 
@@ -237,13 +217,23 @@ class BodyError(ValueError):
 
 def parse_body(model: type[_M], body: bytes | str) -> _M:
     """`body` as `model`, raising `BodyError` naming the first field that breaks it: the one
-    mapping of pydantic's errors for every body of the contract (orders, items, catalog events)."""
+    mapping of pydantic's errors for every body of the contract (orders, items, catalog events).
+    The JSON is read by `contracts.exact.loads`, numbers kept exact."""
     try:
-        return model.model_validate_json(body)
+        parsed = loads(body)
+    except ValueError as exc:  # JSONDecodeError, NaN, a body that is not UTF-8
+        raise BodyError("body", f"is not JSON: {exc}") from None
+    return validate(model, parsed)
+
+
+def validate(model: type[_M], parsed: object) -> _M:
+    """`parsed` (from `contracts.exact.loads`) as `model`; `BodyError` names the first bad field."""
+    try:
+        return model.model_validate(parsed)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BodyError(field, first["msg"]) from None
+        raise BodyError(field, first["msg"].removeprefix("Value error, ")) from None
 
 
 def parse_order(body: bytes | str) -> Order:

@@ -132,16 +132,20 @@ async def receive_webhook(request: web.Request) -> web.Response:
         screen(request, settings)
     except Refused as exc:
         return _refusal(request, exc)
+    try:
+        # Read before the gate: a client slow to send its body (up to `body_timeout`) must not
+        # hold a slot that webhooks already read are waiting for. Each read is bounded by
+        # `max_body_bytes` and `body_timeout`.
+        raw = await read_body(request, settings)
+        envelope = parse_form(raw, max_fields=settings.max_form_fields)
+    except Refused as exc:
+        return _refusal(request, exc)
     if gate.locked():
         # Refused at once rather than queued: a queue past what the broker confirms only grows
         # (memory, then latency for every webhook), and TEvo retries a 503.
-        return _unavailable(request.app, ("unknown", "unknown"), "overloaded", "webhook.overloaded")
+        labels = (envelope.recipient.value, envelope.event_type)
+        return _unavailable(request.app, labels, "overloaded", "webhook.overloaded")
     async with gate:
-        try:
-            raw = await read_body(request, settings)
-            envelope = parse_form(raw, max_fields=settings.max_form_fields)
-        except Refused as exc:
-            return _refusal(request, exc)
         return await _publish(request.app, envelope, started)
 
 

@@ -55,7 +55,10 @@ class IngressSettings(ServiceSettings):
     max_in_flight: int = Field(
         default=256,
         ge=1,
-        description="Webhooks handled at once by one process; more get 503 with Retry-After.",
+        description=(
+            "Webhooks published at once by one process, counted once their body is read (a"
+            " client slow to send one holds no slot); more get 503 with Retry-After."
+        ),
     )
     confirm_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for RabbitMQ's confirm before a 503."

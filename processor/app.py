@@ -4,7 +4,8 @@
 another: a session that loses its broker ends, and the next one reconnects, redeclares and
 consumes again after a bounded, growing wait; a session ended by a pause (a dependency down, see
 `processor.runtime.pause`) is followed by probes until the dependency answers. Each change of
-state is one log line. The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
+state is one log line. Before consuming, it waits (not ready) for a schema at the code's
+version (`until_migrated`). The process ends only on `stop` (SIGTERM, SIGINT) or a configuration
 error (`ConfigurationError`: refused credentials, a missing database, a queue declared with
 other arguments), which no retry can fix.
 """
@@ -25,12 +26,15 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
+from processor.errors import NO_ANSWER
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
 from processor.notify import notifying
-from processor.pos.review_watch import watching
+from processor.pos.review_watch import watch
+from processor.runtime.background import supervised
 from processor.runtime.health import Health
 from processor.runtime.pause import Pause
+from processor.runtime.schema import behind
 from processor.runtime.session import Session
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
@@ -38,6 +42,7 @@ from processor.tevo.api import open_api
 log = structlog.get_logger(__name__)
 
 CONNECT_RETRY_DELAY = 2.0
+SCHEMA_POLL = 2.0  # seconds between two looks at a schema that `migrate` has not brought up
 # The wait before the next broker session grows from the first to the last, doubling.
 FIRST_RECONNECT_DELAY, MAX_RECONNECT_DELAY = 1.0, 30.0
 T = TypeVar("T")
@@ -49,6 +54,10 @@ _CONFIGURATION_ERRORS = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
 )
+
+
+# A connection attempt that failed and may work later: the broker's, or the database's own rule.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, *NO_ANSWER)
 
 
 class ConfigurationError(Exception):
@@ -67,7 +76,7 @@ async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: 
             return await connect()
         except _CONFIGURATION_ERRORS as exc:
             raise ConfigurationError(f"{what}: {type(exc).__name__}") from exc
-        except (*CONNECTION_EXCEPTIONS, asyncpg.PostgresError, TimeoutError) as exc:
+        except _CONNECT_FAILURES as exc:
             log.warning(
                 "connect.failed",
                 target=what,
@@ -77,6 +86,31 @@ async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: 
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CONNECT_RETRY_DELAY)
     raise StoppedBeforeStart(what)
+
+
+async def until_migrated(pool: asyncpg.Pool, health: Health, stop: asyncio.Event) -> None:
+    """Wait, not ready, until the schema is at the code's version: said once, in one line.
+
+    Consuming before would fail every message on a missing table or column, and the processor
+    and `migrate` are often started together (a Kubernetes Job next to the Deployment).
+    """
+    said = None
+    while not stop.is_set():
+        try:
+            reason = await behind(pool)
+        except NO_ANSWER as exc:
+            reason = f"the database did not answer ({type(exc).__name__})"
+        if reason is None:
+            if said is not None:
+                log.info("processor.schema_ready")
+            health.schema = None
+            return
+        if reason != said:
+            log.error("processor.schema_behind", reason=reason, retry_every=SCHEMA_POLL)
+            said = health.schema = reason
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SCHEMA_POLL)
+    raise StoppedBeforeStart("a migrated schema")
 
 
 async def run(
@@ -103,10 +137,18 @@ async def run(
             stop,
         )
         stack.push_async_callback(pool.close)
-        health.pool = pool
+        health.pool, health.held_limit = pool, settings.held_delivery_limit
+        await until_migrated(pool, health, stop)
         url = settings.notify_url.get_secret_value() if settings.notify_url else None
         notify = await stack.enter_async_context(notifying(url, pool))
-        await stack.enter_async_context(watching(pool, settings, metrics, notify))
+        await stack.enter_async_context(
+            supervised(
+                "review_watch",
+                lambda: watch(pool, settings, metrics, notify),
+                metrics,
+                restart_delay=settings.review_watch_interval,
+            )
+        )
         tevo_api = await open_api(stack, settings)  # None: no credentials, verification off
         if tevo_api is None:  # webhooks are unsigned: without the API a forged one is invoiced
             log.warning("verification.off", hint="set TEVO_API_TOKEN and TEVO_API_SECRET")

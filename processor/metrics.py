@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from contracts.build import add_standard_collectors
 
 # What `tevo_processor_paused_seconds_total{reason}` can say (processor/runtime/pause.py).
-PAUSE_REASONS = ("database", "tevo_api")
+PAUSE_REASONS = ("database", "tevo_api", "schema")
+# The processor's background tasks, by the name `tevo_processor_background_failures_total` uses.
+BACKGROUND_TASKS = ("review_watch",)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -21,6 +23,7 @@ class ProcessorMetrics:
 
     def __post_init__(self) -> None:
         self._delivery_metrics()
+        self._stuck_metrics()
         self._pos_metrics()
         add_standard_collectors(self.registry, "processor")
 
@@ -58,8 +61,30 @@ class ProcessorMetrics:
         self.paused_seconds = Counter(
             "tevo_processor_paused_seconds",
             "Seconds consumption was paused because a dependency was down, by dependency "
-            "(database, tevo_api); the messages waited in their queues.",
+            "(database, tevo_api, schema: not migrated); the messages waited in their queues.",
             ["reason"],
+            registry=self.registry,
+        )
+
+    def _stuck_metrics(self) -> None:
+        """What should never happen, made visible: crashed batches, held deliveries, tasks."""
+        self.batch_crashes = Counter(
+            "tevo_processor_batch_crashes_total",
+            "Batches whose handling raised past the dispatcher (a bug): their unsettled "
+            "deliveries were requeued at once.",
+            ["consumer"],
+            registry=self.registry,
+        )
+        self.oldest_unsettled_seconds = Gauge(
+            "tevo_processor_oldest_unsettled_seconds",
+            "How long the oldest delivery this processor holds unacked has been held; past "
+            "TEVO_HELD_DELIVERY_LIMIT, /readyz answers 503.",
+            registry=self.registry,
+        )
+        self.background_failures = Counter(
+            "tevo_processor_background_failures_total",
+            "Background tasks (e.g. review_watch) that ended with an error and were restarted.",
+            ["task"],
             registry=self.registry,
         )
 
@@ -97,8 +122,11 @@ class ProcessorMetrics:
         """
         outcomes = tuple(outcomes)
         for consumer in consumers:
+            self.batch_crashes.labels(consumer)
             for outcome in outcomes:
                 self.messages.labels(consumer, outcome)
+        for task in BACKGROUND_TASKS:
+            self.background_failures.labels(task)
         for reason in PAUSE_REASONS:
             self.paused_seconds.labels(reason)
 

@@ -68,6 +68,14 @@ class ProcessorSettings(ServiceSettings):
     shutdown_timeout: float = Field(
         default=30.0, ge=0, description="Seconds in-flight messages get to finish on SIGTERM."
     )
+    held_delivery_limit: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Seconds a delivery may stay unacked in this processor before /readyz answers 503 "
+            "(tevo_processor_oldest_unsettled_seconds shows the age); more than handler_timeout."
+        ),
+    )
     api_url: str = Field(
         default="https://api.ticketevolution.com/v9",
         pattern=r"^https?://[^/?#]+/\S*[^/]$",
@@ -228,6 +236,15 @@ class ProcessorSettings(ServiceSettings):
             raise ValueError(
                 f"api_attempts x api_timeout plus retry waits ({worst:g} s) must stay under "
                 f"handler_timeout ({self.handler_timeout:g} s)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _held_limit_past_a_handler(self) -> ProcessorSettings:
+        if self.held_delivery_limit <= self.handler_timeout:
+            raise ValueError(
+                f"held_delivery_limit ({self.held_delivery_limit:g} s) must be more than "
+                f"handler_timeout ({self.handler_timeout:g} s): a message applied in time is held"
             )
         return self
 

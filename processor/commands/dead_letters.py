@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 from aio_pika.abc import AbstractChannel
@@ -181,7 +181,7 @@ async def _replay(
 ) -> int:
     if args.dry_run:
         return await _dry_run(channel, settings, consumers, args)
-    done: dict[str, list[str | None]] = {}
+    done: dict[str, deadletters.Replayed] = {}
     for consumer in consumers:
         with bar(f"replaying {settings.topology.dead_letter_queue(consumer)}") as progress:
             done[consumer] = await deadletters.replay(
@@ -194,7 +194,7 @@ async def _replay(
             )
     await _record(args, "dead_letters.replay", done)
     if args.json:
-        print_json({c: {"replayed": ids} for c, ids in done.items()})
+        print_json({c: {"replayed": ids, "left": ids.left} for c, ids in done.items()})
     else:
         for consumer, ids in done.items():
             print(
@@ -202,10 +202,18 @@ async def _replay(
             )
             for message_id in ids:
                 print(f"  {message_id}")
-    if args.message_id is not None and not any(done.values()):
+    left = {consumer: ids.left for consumer, ids in done.items() if ids.left}
+    for consumer, count in left.items():
+        print(
+            f"{consumer}: left {count} dead letter(s) it was asked to replay (another reader "
+            f"held them); they are still in {settings.topology.dead_letter_queue(consumer)}: "
+            "run the replay again",
+            file=sys.stderr,
+        )
+    if args.message_id is not None and not any(done.values()) and not left:
         print(f"no dead letter with message_id {args.message_id}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if left else 0
 
 
 async def _purge(
@@ -232,7 +240,9 @@ async def _purge(
     return 0
 
 
-async def _record(args: argparse.Namespace, action: str, done: dict[str, list[str | None]]) -> None:
+async def _record(
+    args: argparse.Namespace, action: str, done: Mapping[str, list[str | None]]
+) -> None:
     touched = {c: ids for c, ids in done.items() if ids}
     if not touched:
         return

@@ -16,13 +16,13 @@ import traceback
 import asyncpg
 from aiormq.exceptions import AMQPConnectionError
 
+from processor.errors import UNREACHABLE as DATABASE_UNREACHABLE
+
 UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, no route, unknown host; TimeoutError is one too
+    *DATABASE_UNREACHABLE,  # the processor's one rule (OSError, TimeoutError among them)
     AMQPConnectionError,  # aiormq's refused, closed or not authenticated
-    asyncpg.PostgresConnectionError,
     asyncpg.InvalidAuthorizationSpecificationError,  # a wrong user or password
     asyncpg.InvalidCatalogNameError,  # no such database
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
 )
 _STORES = (
     ("/asyncpg/", "Postgres (TEVO_DATABASE_URL)"),

@@ -119,6 +119,7 @@ async def _act(
     done: dict[str, list[str | None]] = {}
     async with console.broker.channel(publisher_confirms=True, on_return_raises=True) as channel:
         for consumer in consumers:
+            ids: list[str | None]
             if what == "replay":
                 ids = await deadletters.replay(channel, topology, consumer, matching=matching)
             else:

@@ -13,6 +13,7 @@ from typing import Any
 from processor.console.privacy import mask
 from processor.console.story import Change, changes, decision
 from processor.handler import Connection
+from processor.pos.customers import email_key
 
 SALE_SQL = """
 SELECT s.tevo_order_id, s.order_group_id, s.oid, s.buyer_type, s.buyer_id, s.status, s.state,
@@ -54,6 +55,7 @@ SELECT at, operator, via, action, detail FROM pos.audit
 WHERE order_ids @> ARRAY[$1::bigint] ORDER BY at, id
 """
 # $1: the words searched; $2: as a number when they are one. Most recent first.
+# $3: the words as a customer's e-mail key (pos.customers.email_key).
 SEARCH_SQL = """
 SELECT DISTINCT ON (tevo_order_id) tevo_order_id, order_group_id, kind, status, created_at, why
 FROM (
@@ -62,7 +64,7 @@ FROM (
               THEN 'order group' WHEN s.oid = $1 THEN 'oid' ELSE 'customer' END AS why
   FROM pos.sales s LEFT JOIN pos.customers c ON c.id = s.customer_id
   WHERE s.tevo_order_id = $2 OR s.order_group_id = $2 OR upper(s.oid) = upper($1)
-     OR lower(btrim(c.email)) = lower(btrim($1))
+     OR c.email_key = $3
      OR (length($1) >= 3 AND c.name ILIKE '%' || $1 || '%')
   UNION ALL
   SELECT p.tevo_order_id, p.order_group_id, 'purchase', p.status, p.created_at,
@@ -175,5 +177,5 @@ async def _all(conn: Connection, sql: str, *args: object) -> list[dict[str, Any]
 async def search(conn: Connection, words: str) -> list[dict[str, Any]]:
     """Orders matching an order id, order group id, oid, customer e-mail or name, or message id."""
     words = words.strip()
-    number = int(words) if words.isdigit() and len(words) < 19 else None
-    return await _all(conn, SEARCH_SQL, words, number)
+    number = int(words) if words.isascii() and words.isdigit() and len(words) < 19 else None
+    return await _all(conn, SEARCH_SQL, words, number, email_key(words))

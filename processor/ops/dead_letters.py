@@ -117,6 +117,13 @@ async def peek_queue(
     return [_dead_letter(consumer, m) for m in held]
 
 
+class Replayed(list[str | None]):
+    """The ids of the dead letters sent back, in order; `left`: those asked for and not taken
+    (another reader held them longer than `SETTLE_TIMEOUT`, or took them)."""
+
+    left: int = 0
+
+
 async def replay(
     channel: AbstractChannel,
     topology: Topology,
@@ -126,39 +133,64 @@ async def replay(
     message_id: str | None = None,
     matching: Filter | None = None,
     progress: Progress | None = None,
-) -> list[str | None]:
+) -> Replayed:
     """Send dead letters back to `consumer`'s queue with a fresh retry budget; their ids.
 
     Takes at most the queue's depth at the start, so a message that dies again during the
-    replay is not replayed twice. `channel` must confirm publishes and raise on returns.
-    `progress` counts the messages sent back (or, with `message_id` or `matching`, first
-    those looked at). `message_id` is short for a filter of that one id.
+    replay is not replayed twice; one that another reader holds a moment is waited for.
+    `channel` must confirm publishes and raise on returns. `progress` counts the messages
+    sent back (or, with `message_id` or `matching`, first those looked at). `message_id` is
+    short for a filter of that one id.
     """
     if message_id is not None:
         matching = Filter(message_ids=frozenset({message_id}))
     queue = await channel.get_queue(topology.dead_letter_queue(consumer))
     available = await depth(channel, queue.name)
     held: list[AbstractIncomingMessage] = []
-    replayed: list[str | None] = []
+    replayed = Replayed()
     progress = progress if progress is not None else Silent()
     try:
         if matching is None or matching.everything:
             # One at a time from the head: nothing else is held, however deep the queue.
             budget = available if limit is None else min(available, limit)
             progress.reset(total=budget)
-            while len(replayed) < budget and await _take(queue, 1, held):
+            while len(replayed) < budget and await _take_patiently(channel, queue, 1, held):
+                if held[-1].message_id in replayed:
+                    break  # sent back and dead again: the queue went round, the rest was taken
                 await _send_back(channel, topology, consumer, held.pop(), replayed)
                 progress.update(1)
+            replayed.left = budget - len(replayed)
             return replayed
-        progress.reset(total=min(available, PEEK_CAP))
-        await _take(queue, min(available, PEEK_CAP), held, progress)
+        wanted = min(available, PEEK_CAP)
+        progress.reset(total=wanted)
+        looked = await _take_patiently(channel, queue, wanted, held, progress)
         held = await _keep_only(held, matching, limit)
         await _settle(channel, queue.name, available - len(held))
         while held:
             await _send_back(channel, topology, consumer, held.pop(0), replayed)
+        replayed.left = wanted - looked
         return replayed
     finally:
         await _requeue(held)
+
+
+async def _take_patiently(
+    channel: AbstractChannel,
+    queue: AbstractQueue,
+    count: int,
+    into: list[AbstractIncomingMessage],
+    progress: Progress | None = None,
+) -> int:
+    """`_take`, waiting (up to `SETTLE_TIMEOUT`) for messages another reader holds a moment:
+    a `list` takes every dead letter unacked, then requeues them all."""
+    taken = await _take(queue, count, into, progress)
+    while taken < count:
+        await _settle(channel, queue.name, 1)
+        more = await _take(queue, count - taken, into, progress)
+        if not more:
+            break
+        taken += more
+    return taken
 
 
 async def _keep_only(

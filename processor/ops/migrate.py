@@ -6,27 +6,21 @@ and each file runs in its own transaction together with its row in `pos.schema_m
 
 from __future__ import annotations
 
-import re
-from importlib import resources
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
 
+from processor.migrations import migration_files
+from processor.ops.email_keys import fold_email_keys
+
 log = structlog.get_logger(__name__)
 
+# What a migration needs Python for (a fold Postgres cannot do the same under every locale),
+# run after its SQL in the same transaction.
+DATA_STEPS: dict[int, Callable[[asyncpg.Connection], Awaitable[None]]] = {7: fold_email_keys}
 # An arbitrary constant: every migrator of every deployment takes the same lock.
 MIGRATION_LOCK_KEY = 7_340_117_001
-_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-
-
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    found = []
-    for entry in resources.files("processor.migrations").iterdir():
-        match = _FILE.match(entry.name)
-        if match:
-            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 async def migrate(database_url: str) -> list[int]:
@@ -53,6 +47,9 @@ async def migrate(database_url: str) -> list[int]:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
+                step = DATA_STEPS.get(version)
+                if step is not None:
+                    await step(conn)
                 await conn.execute(
                     "INSERT INTO pos.schema_migrations (version, name) VALUES ($1, $2)",
                     version,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,8 +45,9 @@ CLIENT = "Client"
 
 
 def fold(text: str) -> str:
-    """How e-mails and names compare: Unicode casefold, surrounding blanks ignored."""
-    return text.strip().casefold()
+    """How e-mails and names compare: Unicode casefold and NFC, as `pos.customers.email_key`
+    does, surrounding blanks ignored."""
+    return unicodedata.normalize("NFC", text.strip().casefold())
 
 
 def needles_of(values: Iterable[str | None]) -> tuple[str, ...]:

@@ -24,14 +24,17 @@ import asyncpg
 
 from processor.ops import audit
 from processor.ops.audit import Act
-from processor.ops.pii import ERASED, fold, mask, needles_of
+from processor.ops.pii import ERASED, mask, needles_of
+from processor.pos.customers import email_key
 from processor.pos.sales import LOCK_SQL
 
-# ASCII e-mails compare with lower() (the index); any other is compared casefolded in Python.
+# By the e-mail key customers are matched by (`pos.customers.email_key`: casefolded, NFC); a row
+# a previous release wrote during a rollout may have only lower(): compared in Python below.
 CUSTOMERS_SQL = r"""
 SELECT id, tevo_client_id, name, email, phone FROM pos.customers
 WHERE ($1::text IS NOT NULL AND email IS NOT NULL
-       AND (lower(btrim(email)) = lower(btrim($1)) OR email !~ '^[\x01-\x7f]*$'))
+       AND (email_key = $3 OR lower(btrim(email)) = lower(btrim($1))
+            OR email !~ '^[\x01-\x7f]*$'))
    OR id = $2
 """
 SALES_SQL = """
@@ -54,7 +57,7 @@ BODY_COLUMNS = {
     "pos.purchase_orders": "raw",
 }
 ERASE_CUSTOMER_SQL = """
-UPDATE pos.customers SET name = $2, email = NULL, phone = NULL, address = NULL,
+UPDATE pos.customers SET name = $2, email = NULL, email_key = NULL, phone = NULL, address = NULL,
                          erased_at = coalesce(erased_at, now())
 WHERE id = ANY($1::bigint[])
 """
@@ -114,9 +117,10 @@ async def find_subject(
 ) -> Subject:
     if email is None and customer is None:
         raise NoSubject("give --email or --customer")
-    rows = await conn.fetch(CUSTOMERS_SQL, email, customer)
+    rows = await conn.fetch(CUSTOMERS_SQL, email, customer, email_key(email))
     if email is not None:
-        rows = [r for r in rows if r["id"] == customer or fold(r["email"] or "") == fold(email)]
+        key = email_key(email)
+        rows = [r for r in rows if r["id"] == customer or email_key(r["email"]) == key]
     elif not rows:
         raise NoSubject(f"no customer {customer}")
     values = [email, *(v for r in rows for v in (r["email"], r["name"], r["phone"]))]

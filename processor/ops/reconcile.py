@@ -26,7 +26,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishErr
 
 from contracts import EventType, Recipient, WebhookEnvelope
 from contracts.envelope import HEADER_SOURCE
-from processor.errors import DatabaseUnavailable, Retryable, translate
+from processor.errors import NO_ANSWER, DatabaseUnavailable, Retryable, translate
 from processor.ops.progress import Progress, Silent
 from processor.runtime.republish import PUBLISH_TIMEOUT
 from processor.tevo.api import TevoApi
@@ -52,7 +52,7 @@ class Tally:
 def _as_id(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
 
@@ -79,7 +79,7 @@ def order_ids(order: Mapping[str, Any]) -> tuple[int, int] | None:
 async def _known(pool: asyncpg.Pool, order_ids: list[int]) -> set[int]:
     try:
         rows = await pool.fetch(KNOWN_SQL, order_ids)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except NO_ANSWER as exc:
         raise translate(exc) or DatabaseUnavailable(type(exc).__name__) from None
     return {row["tevo_order_id"] for row in rows}
 

@@ -1,9 +1,9 @@
 """Customers (`pos.customers`): find the one a sale is to, or create it, exactly once.
 
-A Client is found by TEvo client id, then by e-mail (case-insensitive, trimmed); one found by
-e-mail gains the client id when the order brings one it lacks. An Office is found by its TEvo
-office id; any other buyer (e.g. a Brokerage) only when an operator invoices its sale, by type
-and id. Concurrent orders of a new buyer race on the schema's unique indexes: each
+A Client is found by TEvo client id, then by e-mail (its `email_key`: case-folded, trimmed); one
+found by e-mail gains the client id when the order brings one it lacks. An Office is found by
+its TEvo office id; any other buyer (e.g. a Brokerage) only when an operator invoices its sale,
+by type and id. Concurrent orders of a new buyer race on the schema's unique indexes: each
 inserts with `ON CONFLICT DO NOTHING`, the losers wait for the winner's commit and then find its
 row, so the race resolves inside one attempt and there is one customer however many orders came.
 """
@@ -11,6 +11,7 @@ row, so the race resolves inside one attempt and there is one customer however m
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,11 @@ FIND_CLIENT_BY_ID_SQL = "SELECT id FROM pos.customers WHERE tevo_client_id = $1"
 # Spelled like the unique index customers_email_key so Postgres uses it.
 FIND_CLIENT_BY_EMAIL_SQL = """
 SELECT id FROM pos.customers
-WHERE lower(btrim(email)) = lower(btrim($1)) AND email IS NOT NULL AND tevo_office_id IS NULL
+WHERE email_key = $1 AND email_key IS NOT NULL AND tevo_office_id IS NULL
 """
 INSERT_CLIENT_SQL = """
-INSERT INTO pos.customers (tevo_client_id, name, email, phone, address)
-VALUES ($1, $2, $3, $4, $5::jsonb)
+INSERT INTO pos.customers (tevo_client_id, name, email, phone, address, email_key)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -52,6 +53,17 @@ INSERT INTO pos.customers (tevo_office_id, name) VALUES ($1, $2)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
+
+
+def email_key(address: str | None) -> str | None:
+    """The key a customer is matched by: trimmed, NFC, Unicode case-folded; None when blank.
+
+    Folded here, not by Postgres' `lower()`, whose result depends on the database's ctype (only
+    ASCII under C): every script of every deployment must fold one address to one key.
+    """
+    if address is None or not address.strip():
+        return None
+    return unicodedata.normalize("NFC", address.strip().casefold())
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,13 @@ async def _client(conn: Connection, info: ClientInfo) -> int:
         return found
     address = None if info.address is None else json.dumps(info.address)
     created: int | None = await conn.fetchval(
-        INSERT_CLIENT_SQL, info.tevo_client_id, info.name, info.email, info.phone, address
+        INSERT_CLIENT_SQL,
+        info.tevo_client_id,
+        info.name,
+        info.email,
+        info.phone,
+        address,
+        email_key(info.email),
     )
     if created is not None:
         # ids only: the name, e-mail and phone are the buyer's personal data
@@ -162,7 +180,7 @@ async def _find_client(conn: Connection, info: ClientInfo) -> int | None:
         if found is not None:
             return found
     if info.email is not None:
-        found = await conn.fetchval(FIND_CLIENT_BY_EMAIL_SQL, info.email)
+        found = await conn.fetchval(FIND_CLIENT_BY_EMAIL_SQL, email_key(info.email))
     if found is not None and info.tevo_client_id is not None:
         await conn.execute(GAIN_CLIENT_ID_SQL, found, info.tevo_client_id)
     return found

@@ -4,18 +4,19 @@ Runs in every processor, every `TEVO_REVIEW_WATCH_INTERVAL` seconds, and tells (
 of each sale that starts to need a person. A wait past
 `TEVO_FRAUD_WAIT_LIMIT` is flagged once (`fraud_wait_exceeded_at`), under the sale's own lock so
 no webhook being applied at the same moment can write over the flag; the counter counts each
-sale once, whichever processor flagged it.
+sale once, whichever processor flagged it. A database it cannot reach only skips a look; any
+other failure ends the loop, and the supervisor the processor runs it under
+(`processor.runtime.background`) logs, counts and restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import asyncpg
 import structlog
 
+from processor.errors import NO_ANSWER
 from processor.metrics import ProcessorMetrics
 from processor.notify import Tell, needs_person
 from processor.pos.review import COLUMNS, NEEDS_PERSON, counts
@@ -87,22 +88,6 @@ async def watch(
     while True:
         try:
             await look_once(pool, settings, metrics, notify)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except NO_ANSWER as exc:
             log.warning("review_watch.failed", error_type=type(exc).__name__)
         await asyncio.sleep(settings.review_watch_interval)
-
-
-@contextlib.asynccontextmanager
-async def watching(
-    pool: asyncpg.Pool,
-    settings: ProcessorSettings,
-    metrics: ProcessorMetrics,
-    notify: Tell | None = None,
-) -> AsyncIterator[None]:
-    """Run `watch` while the block runs; stopped before the pool closes."""
-    task = asyncio.create_task(watch(pool, settings, metrics, notify), name="review-watch")
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.wait([task])  # let it end; its CancelledError stays inside the task

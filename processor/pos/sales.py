@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 
 from contracts import Order
+from contracts.exact import as_id
 from processor.errors import ContractViolation
 from processor.handler import Applied, Connection, Deps, Inbound, Record
 from processor.pos.customers import customer_for
@@ -180,7 +181,10 @@ def _order_group_id(inbound: Inbound, order: Order) -> int:
     group = inbound.order_group_id
     if group is None:  # the form field is the source; the body repeats it in some versions
         body_group = (order.model_extra or {}).get("order_group_id")
-        group = int(str(body_group)) if str(body_group).isdigit() else None
+        try:
+            group = as_id(body_group)
+        except ValueError:
+            group = None
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
     return group

@@ -7,11 +7,17 @@ unsettled delivery tags in the order they were delivered; acking a batch sends o
 for the run of its deliveries at the front, and a single ack for each of the others. Every ack
 is sent after the commit that it settles; a delivery that was never `received` (a
 tool's, a test's) is acked alone.
+
+A batch whose handling crashed gives its unsettled deliveries back at once (`release`): left
+unacked, they would stay at the front of the order for the life of the channel, and every later
+ack would be a single one. `oldest_age` says how long the oldest unsettled delivery has been
+held, for the metric and readiness that catch one stranded anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
 
@@ -32,7 +38,7 @@ class Acks:
 
     def __init__(self) -> None:
         self._order: deque[int] = deque()  # tags as delivered; settled ones are skipped lazily
-        self._unsettled: set[int] = set()
+        self._unsettled: dict[int, float] = {}  # tag -> when it was received (monotonic)
         self._sending = asyncio.Lock()  # frames leave in the order the tags were settled
 
     def received(self, delivery: AbstractIncomingMessage) -> None:
@@ -40,7 +46,7 @@ class Acks:
         tag = delivery.delivery_tag
         if tag is not None:
             self._order.append(tag)
-            self._unsettled.add(tag)
+            self._unsettled[tag] = time.monotonic()
 
     async def ack(self, deliveries: Sequence[AbstractIncomingMessage]) -> None:
         """Ack `deliveries`, whose work committed: one multiple-ack for those that are the
@@ -52,25 +58,46 @@ class Acks:
                 if tag is not None and tag == run_end:
                     await settled(delivery.ack(multiple=True))
                 elif tag not in in_run:
-                    self._unsettled.discard(tag)
+                    self._unsettled.pop(tag, None)  # type: ignore[arg-type]  # None: never received
                     await settled(delivery.ack())
 
     async def nack(self, delivery: AbstractIncomingMessage) -> None:
         """Back to its queue, for the broker to deliver again."""
         async with self._sending:
-            self._unsettled.discard(delivery.delivery_tag)
+            self._unsettled.pop(delivery.delivery_tag, None)  # type: ignore[arg-type]
             await settled(delivery.nack(requeue=True))
+
+    async def release(self, deliveries: Sequence[AbstractIncomingMessage]) -> int:
+        """Back to the queue, those of `deliveries` not settled yet (a crashed batch's: some may
+        have been acked before the crash, and a second settle would close the channel); how
+        many went back."""
+        released = 0
+        async with self._sending:
+            for delivery in deliveries:
+                if self._unsettled.pop(delivery.delivery_tag, None) is not None:  # type: ignore[arg-type]
+                    await settled(delivery.nack(requeue=True))
+                    released += 1
+        return released
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest unsettled delivery has been held; 0 when none is."""
+        order, unsettled = self._order, self._unsettled
+        while order and order[0] not in unsettled:
+            order.popleft()  # settled out of order earlier: skipped now, as `_take_run` would
+        if not order:
+            return 0.0
+        return time.monotonic() - unsettled[order[0]]
 
     def _take_run(self, tags: set[int | None]) -> tuple[int | None, set[int]]:
         """The deliveries of `tags` that are the oldest unsettled, now settled: the last tag
         of that run (None: no run) and all of them."""
         order, unsettled = self._order, self._unsettled
-        mine = tags & unsettled
+        mine = tags & unsettled.keys()
         run_end, in_run = None, set()
         while order and (order[0] not in unsettled or order[0] in mine):
             tag = order.popleft()
             if tag in mine:
-                unsettled.discard(tag)
+                del unsettled[tag]
                 run_end = tag
                 in_run.add(tag)
         return run_end, in_run

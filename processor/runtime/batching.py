@@ -38,14 +38,15 @@ class Batcher:
         self.dispatcher, self.consumer = dispatcher, consumer
         self.size, self.linger, self.concurrency = size, linger, concurrency
         self._waiting: deque[tuple[float, AbstractIncomingMessage]] = deque()
-        self._running: dict[asyncio.Task[object], int] = {}  # batch -> its size
+        self._running: dict[asyncio.Task[object], list[AbstractIncomingMessage]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._draining = False
+        self._releasing: set[asyncio.Task[int]] = set()  # a crashed batch's nacks, under way
 
     @property
     def in_hand(self) -> int:
         """Deliveries waiting or in a running batch."""
-        return len(self._waiting) + sum(self._running.values())
+        return len(self._waiting) + sum(len(batch) for batch in self._running.values())
 
     async def on_message(self, delivery: AbstractIncomingMessage) -> None:
         """aio-pika's callback: queue the delivery; a batch starts when one is due."""
@@ -65,7 +66,7 @@ class Batcher:
             count = min(self.size, len(self._waiting))
             batch = [self._waiting.popleft()[1] for _ in range(count)]
             task: asyncio.Task[object] = asyncio.create_task(self._run(batch))
-            self._running[task] = count
+            self._running[task] = batch
             task.add_done_callback(self._finished)
 
     def _on_timer(self) -> None:
@@ -73,11 +74,16 @@ class Batcher:
         self._start_due()
 
     def _finished(self, task: asyncio.Task[object]) -> None:
-        self._running.pop(task, None)
+        batch = self._running.pop(task, [])
         if not task.cancelled() and task.exception() is not None:
-            # The dispatcher maps every failure to an outcome: this is a bug, and its deliveries
-            # stay unacked until the channel closes, when the broker redelivers them.
+            # The dispatcher maps every failure to an outcome: this is a bug (or an error no rule
+            # foresaw). Its deliveries go back to the queue now, not when the channel closes:
+            # until then they would be held, unapplied, while the processor looks healthy.
             log.error("batch.crashed", consumer=self.consumer.name, exc_info=task.exception())
+            self.dispatcher.metrics.batch_crashes.labels(self.consumer.name).inc()
+            release = asyncio.create_task(self.dispatcher.acks.release(batch))
+            self._releasing.add(release)
+            release.add_done_callback(self._releasing.discard)
         self._start_due()
 
     async def _run(self, batch: Sequence[AbstractIncomingMessage]) -> object:

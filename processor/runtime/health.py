@@ -1,14 +1,16 @@
-"""Is this processor alive, and ready: is its broker connection up and its database pool usable?"""
+"""Is this processor alive, and ready: broker up, database usable, schema current, none stuck?"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractConnection
 
+from processor.errors import NO_ANSWER
 from processor.runtime.pause import Pause
 
 log = structlog.get_logger(__name__)
@@ -24,6 +26,10 @@ class Health:
     publisher: AbstractConnection | None = None  # the one copies of failed messages go out on
     pool: asyncpg.Pool | None = None
     pause: Pause | None = None  # why consumption is paused, if it is
+    schema: str | None = None  # why the schema is not the code's, while the processor waits
+    # How long the session's oldest unsettled delivery has been held, and the most it may be.
+    held: Callable[[], float] | None = None
+    held_limit: float = float("inf")
     probe_timeout: float = PROBE_TIMEOUT
 
     def broker_up(self) -> bool:
@@ -32,7 +38,13 @@ class Health:
     @property
     def paused(self) -> str | None:
         """Why the processor takes no deliveries now, or None."""
+        if self.schema is not None:
+            return self.schema
         return None if self.pause is None else self.pause.reason
+
+    def held_for(self) -> float:
+        """Seconds the oldest delivery in hand has been held unacked (0: none is)."""
+        return 0.0 if self.held is None else self.held()
 
     async def database_up(self) -> bool:
         pool = self.pool
@@ -44,10 +56,14 @@ class Health:
         try:
             async with asyncio.timeout(self.probe_timeout), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except NO_ANSWER as exc:
             log.warning("readiness.database_down", error=type(exc).__name__)
             return False
         return True
+
+    def held_too_long(self) -> bool:
+        """A delivery has been held unacked past the limit: stranded, while others may flow."""
+        return self.held_for() > self.held_limit
 
     async def check(self) -> dict[str, bool]:
         """Each dependency and whether it is usable now."""

@@ -44,11 +44,14 @@ async def readyz(request: web.Request) -> web.Response:
     paused = health.paused
     if paused is not None:  # its broker connections are closed on purpose, not down
         checks.pop("broker", None)
-    ready = all(checks.values()) and paused is None
+    held = health.held_too_long()  # a stranded delivery must not hide behind the others
+    ready = all(checks.values()) and paused is None and not held
     body: dict[str, object] = {"ready": ready}
     body.update({name: "up" if up else "down" for name, up in checks.items()})
     if paused is not None:  # e.g. "database unavailable": messages wait in their queues
         body["paused"] = paused
+    if held:
+        body["deliveries"] = f"one held unacked for {health.held_for():.0f} s"
     return web.json_response(body, status=200 if ready else 503)
 
 

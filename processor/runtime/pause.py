@@ -1,8 +1,9 @@
 """Pause consumption while a dependency every message needs is down; probe until it answers.
 
-An outage of Postgres, or of TEvo's API with verification on, is no fault of the messages:
-retrying them would spend their attempts and, past the retry budget, dead-letter every webhook
-of the outage. So when a message fails with `DatabaseUnavailable` or `UpstreamUnavailable` and a
+An outage of Postgres, or of TEvo's API with verification on, is no fault of the messages, nor
+is a schema that `migrate` has not brought to the code's version: retrying them would spend
+their attempts and, past the retry budget, dead-letter every webhook of the outage. So when a
+message fails with `DatabaseUnavailable`, `SchemaNotMigrated` or `UpstreamUnavailable` and a
 probe of that dependency fails too, the dispatcher requeues the message and trips the pause; it
 requeues whatever it is handed while paused. The runtime then stops consuming (what it holds
 goes back to the queue unacked), probes with a growing interval, and consumes again once the
@@ -20,9 +21,16 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from processor.errors import DatabaseUnavailable, ProcessingError, UpstreamUnavailable
+from processor.errors import (
+    NO_ANSWER,
+    DatabaseUnavailable,
+    ProcessingError,
+    SchemaNotMigrated,
+    UpstreamUnavailable,
+)
 from processor.handler import OrdersApi
 from processor.metrics import ProcessorMetrics
+from processor.runtime.schema import behind
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +39,12 @@ FIRST_PROBE_DELAY = 1.0
 MAX_PROBE_DELAY = 15.0
 
 Probe = Callable[[], Awaitable[bool]]
+# What /readyz says while paused, by dependency (the label of tevo_processor_paused_seconds).
+REASONS = {
+    "database": "database unavailable",
+    "tevo_api": "tevo_api unavailable",
+    "schema": "schema not migrated",
+}
 
 
 def database_probe(pool: asyncpg.Pool) -> Probe:
@@ -38,13 +52,27 @@ def database_probe(pool: asyncpg.Pool) -> Probe:
         try:
             async with asyncio.timeout(PROBE_TIMEOUT), pool.acquire() as conn:
                 await conn.fetchval("SELECT 1")
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        except NO_ANSWER:
             return False
         # Connections opened before a failure may be dead (a restart cuts them all): replace
         # each as it is next released, so the first messages after an outage do not fail on
         # them and spend an attempt.
         await pool.expire_connections()
         return True
+
+    return answers
+
+
+def schema_probe(pool: asyncpg.Pool) -> Probe:
+    """The schema answers once `migrate` brought it to the code's version."""
+
+    async def answers() -> bool:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                reason = await behind(pool)
+        except NO_ANSWER:
+            return False
+        return reason is None
 
     return answers
 
@@ -71,6 +99,8 @@ def outage_probe(
     """How to tell whether `error` means its dependency is down; None: it cannot mean that."""
     if isinstance(error, DatabaseUnavailable):
         return database_probe(pool)
+    if isinstance(error, SchemaNotMigrated):
+        return schema_probe(pool)
     if isinstance(error, UpstreamUnavailable) and api is not None and order_id is not None:
         return tevo_probe(api, order_id)
     return None
@@ -78,6 +108,8 @@ def outage_probe(
 
 def dependency(error: ProcessingError) -> str:
     """The label of the dependency an outage error is about."""
+    if isinstance(error, SchemaNotMigrated):
+        return "schema"
     return "database" if isinstance(error, DatabaseUnavailable) else "tevo_api"
 
 
@@ -96,7 +128,7 @@ class Pause:
     def trip(self, error: ProcessingError, probe: Probe) -> None:
         if self.reason is not None:
             return  # one pause at a time; the first dependency found down is probed
-        self.reason, self.probe = f"{dependency(error)} unavailable", probe
+        self.reason, self.probe = REASONS[dependency(error)], probe
         self.tripped.set()
         log.warning("processor.paused", reason=self.reason, error=str(error)[:200])
 
@@ -106,7 +138,7 @@ class Pause:
         reason, probe = self.reason, self.probe
         if reason is None or probe is None:
             return
-        kind = reason.split(" ", 1)[0]
+        kind = next(key for key, text in REASONS.items() if text == reason)
         loop = asyncio.get_running_loop()
         started = last = loop.time()
         delay = FIRST_PROBE_DELAY

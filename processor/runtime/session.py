@@ -75,6 +75,7 @@ class Session:
                 self.pool, publisher.channel, topology, self.deps, self.metrics, pause, publisher
             )
             dispatcher.notify = self.notify
+            self._watch_held(dispatcher, health, stack)
             batchers = [self._batcher(dispatcher, consumer) for consumer in self.consumers]
             host = f"{socket.gethostname()}:{os.getpid()}"
             tags = []
@@ -113,6 +114,18 @@ class Session:
             closable.close_callbacks.add(lambda *_: lost.set())
         log.info("processor.connected")
         return channel, Publisher(publishing, out)
+
+    def _watch_held(self, dispatcher: Dispatcher, health: Health, stack: AsyncExitStack) -> None:
+        """The age of this session's oldest unsettled delivery, to readiness and the metric."""
+        gauge, oldest = self.metrics.oldest_unsettled_seconds, dispatcher.acks.oldest_age
+        health.held = oldest
+        gauge.set_function(oldest)
+
+        def forget() -> None:  # the session's channel is gone: what it held is redelivered
+            health.held = None
+            gauge.set_function(lambda: 0.0)
+
+        stack.callback(forget)
 
     def _batcher(self, dispatcher: Dispatcher, consumer: Consumer) -> Batcher:
         return Batcher(

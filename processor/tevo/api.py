@@ -13,7 +13,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import structlog
 from pydantic import SecretStr
 from yarl import URL
 
+from contracts.exact import loads
 from processor.errors import UpstreamRejected, UpstreamUnauthorized, UpstreamUnavailable
 from processor.settings import ProcessorSettings
 from processor.tevo.retry import Reply, RetryPolicy, Sleep, send_with_retries
@@ -66,7 +66,7 @@ def read_reply(reply: Reply, what: str) -> Any | None:
     if not 200 <= reply.status < 300:
         raise UpstreamUnavailable(f"TEvo API {what}: unexpected HTTP {reply.status}")
     try:
-        return json.loads(reply.body)
+        return loads(reply.body)  # numbers kept exact, as in a webhook's body
     except ValueError:  # the text may quote a buyer: never put it in the error
         raise UpstreamUnavailable(f"TEvo API {what}: the answer is not JSON") from None
 

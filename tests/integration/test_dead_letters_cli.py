@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import io
 import json
 import sys
+from typing import cast
 
 import aio_pika
 import asyncpg
@@ -13,7 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts import envelope as h
+from processor.commands.dead_letters import ACTIONS
 from processor.ops import dead_letters as deadletters
+from processor.registry import CONSUMERS
+from processor.runtime.topology import declare
 from processor.settings import ProcessorSettings
 from tests.integration.conftest import TOKEN, eventually, queue_depth
 from tests.payloads import FORM_HEADERS, form, order
@@ -150,3 +157,52 @@ async def _list_and_show(settings: ProcessorSettings, message_id: str) -> None:
     status, _, err = await _cli(settings, "show", "no-such-id")
     assert status == 1
     assert "no dead letter" in err
+
+
+async def test_a_replay_racing_a_list_replays_every_dead_letter_or_says_what_it_left(
+    processor_settings: ProcessorSettings,
+) -> None:
+    """A `list` takes every dead letter unacked for a moment, then requeues them: a replay that
+    runs dry meanwhile must wait for them, not stop early and call it done."""
+    topology, total = processor_settings.topology, 300
+    async with (
+        await aio_pika.connect(processor_settings.amqp_url) as replaying,
+        await aio_pika.connect(processor_settings.amqp_url) as listing,
+    ):
+        channel = await replaying.channel(publisher_confirms=True, on_return_raises=True)
+        await declare(channel, topology, CONSUMERS, processor_settings.retry_delays)
+        dead = topology.dead_letter_queue(CONSUMER)
+        for number in range(total):
+            message = aio_pika.Message(b"{}", message_id=f"m{number}", headers={})
+            await channel.default_exchange.publish(message, routing_key=dead)
+        replay = asyncio.create_task(deadletters.replay(channel, topology, CONSUMER))
+        live = topology.consumer_queue(CONSUMER)
+        await eventually(lambda: _at_least(channel, live, 10))  # the replay is under way
+        listed = await deadletters.peek(await listing.channel(), topology, CONSUMER)
+        replayed = await asyncio.wait_for(replay, timeout=60)
+        assert listed, "the list ran while the replay had dead letters left to take"
+        assert (len(replayed), replayed.left) == (total, 0)
+        assert await queue_depth(channel, live) == total
+        assert await queue_depth(channel, dead) == 0
+
+
+async def _at_least(channel: aio_pika.abc.AbstractChannel, queue: str, count: int) -> bool | None:
+    return await queue_depth(channel, queue) >= count or None
+
+
+async def test_a_replay_that_left_dead_letters_says_so_and_exits_non_zero(
+    processor_settings: ProcessorSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def partial(*_args: object, **_kwargs: object) -> deadletters.Replayed:
+        done = deadletters.Replayed(["m1"])
+        done.left = 2
+        return done
+
+    monkeypatch.setattr(deadletters, "replay", partial)
+    args = argparse.Namespace(limit=None, message_id=None, json=False)
+    channel = cast("aio_pika.abc.AbstractChannel", None)  # the stand-in replay never uses it
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out), contextlib.redirect_stdout(io.StringIO()):
+        status = await ACTIONS["replay"](channel, processor_settings, [CONSUMER], args)
+    assert status == 1
+    assert f"{CONSUMER}: left 2 dead letter(s)" in out.getvalue()

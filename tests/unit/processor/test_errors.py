@@ -11,7 +11,9 @@ from processor.errors import (
     DatabaseUnavailable,
     Permanent,
     Retryable,
+    SchemaNotMigrated,
     translate,
+    unreachable,
 )
 
 
@@ -61,3 +63,57 @@ def test_our_own_errors_pass_through() -> None:
 
 def test_anything_else_is_left_to_the_dispatcher() -> None:
     assert translate(KeyError("total")) is None
+
+
+# Every error asyncpg raises for a connection the server cut (pg_terminate_backend, a restart),
+# as seen on pooled connections under load.
+CUT = [
+    asyncpg.InternalClientError("cannot switch to state 11; another operation is in progress"),
+    asyncpg.exceptions.ProtocolError("unexpected message"),
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.InterfaceError("connection is closed"),
+    asyncpg.PostgresConnectionError("connection failure"),
+    asyncpg.exceptions.ConnectionFailureError("could not receive data"),
+    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    asyncpg.CannotConnectNowError("the database system is shutting down"),
+    asyncpg.exceptions.CrashShutdownError("terminating connection because of crash"),
+    ConnectionResetError(104, "Connection reset by peer"),
+    OSError(113, "No route to host"),
+    TimeoutError(),
+]
+
+
+@pytest.mark.parametrize("exc", CUT, ids=lambda exc: type(exc).__name__)
+def test_every_error_of_a_cut_connection_is_the_one_rule_unreachable(exc: Exception) -> None:
+    assert unreachable(exc)
+    assert isinstance(translate(exc), DatabaseUnavailable)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.UniqueViolationError("duplicate key"),
+        asyncpg.DataError("invalid input"),
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.UndefinedTableError('relation "pos.sales" does not exist'),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_database_that_answered_is_not_unreachable(exc: Exception) -> None:
+    assert not unreachable(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.UndefinedTableError('relation "pos.sales" does not exist'),
+        asyncpg.UndefinedColumnError('column "email_key" does not exist'),
+        asyncpg.InvalidSchemaNameError('schema "pos" does not exist'),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_missing_table_or_column_is_the_schema_not_the_message(exc: Exception) -> None:
+    error = translate(exc)
+    assert isinstance(error, SchemaNotMigrated)
+    assert not isinstance(error, Permanent)
+    assert "migrate" in str(error)

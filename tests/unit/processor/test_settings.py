@@ -94,3 +94,9 @@ def test_the_management_api_url_is_checked_and_blank_means_derived(
     monkeypatch.setenv("TEVO_RABBITMQ_API_URL", "rabbitmq:15672")
     with pytest.raises(ValidationError, match="rabbitmq_api_url"):
         ProcessorSettings()
+
+
+def test_the_held_delivery_limit_must_exceed_the_handler_timeout() -> None:
+    assert ProcessorSettings(held_delivery_limit=31, handler_timeout=30)
+    with pytest.raises(ValidationError, match="held_delivery_limit"):
+        ProcessorSettings(held_delivery_limit=30, handler_timeout=30)

@@ -68,3 +68,24 @@ async def test_a_delivery_it_was_not_told_of_is_acked_alone() -> None:
     stranger = cast(AbstractIncomingMessage, Delivery(sent, None))
     await acks.ack([stranger, d[1]])
     assert sent == ["ack None", "ack 1 and before"]
+
+
+async def test_a_crashed_batchs_release_requeues_only_what_is_unsettled_and_runs_resume() -> None:
+    acks, sent = Acks(), list[str]()
+    d = _received(acks, sent, 1, 2, 3, 4, 5)
+    await acks.ack([d[2]])  # acked alone before the batch of 1, 2 and 3 crashed
+    assert await acks.release([d[1], d[2], d[3]]) == 2
+    assert sent == ["ack 2", "nack 1 requeue=True", "nack 3 requeue=True"]  # never 2 again
+    await acks.ack([d[4], d[5]])
+    assert sent[3:] == ["ack 5 and before"]  # the stranded head is gone: a run again
+
+
+async def test_the_oldest_unsettled_delivery_has_an_age_until_it_is_settled() -> None:
+    acks, sent = Acks(), list[str]()
+    assert acks.oldest_age() == 0.0
+    d = _received(acks, sent, 1, 2)
+    assert acks.oldest_age() >= 0.0
+    await acks.ack([d[2]])
+    assert acks.oldest_age() > 0.0  # 1 is still held
+    await acks.release([d[1]])
+    assert acks.oldest_age() == 0.0

@@ -10,6 +10,8 @@ from typing import cast
 from aio_pika.abc import AbstractIncomingMessage
 
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
+from processor.metrics import ProcessorMetrics
+from processor.runtime.acks import Acks
 from processor.runtime.batching import Batcher
 from processor.runtime.dispatch import Dispatcher
 
@@ -112,3 +114,43 @@ async def test_drain_cancels_a_batch_that_outlasts_the_grace() -> None:
     await asyncio.wait_for(dispatcher.started.wait(), timeout=1)
     assert await batcher.drain(grace=0.05) == 1
     assert batcher.in_hand == 0
+
+
+class CrashingDispatcher:
+    """A dispatcher whose batch raises past its own error handling: a bug."""
+
+    def __init__(self) -> None:
+        self.acks, self.metrics = Acks(), ProcessorMetrics()
+        self.crashed = asyncio.Event()
+
+    def received(self, delivery: AbstractIncomingMessage) -> None:
+        self.acks.received(delivery)
+
+    async def handle_batch(
+        self, _consumer: Consumer, _deliveries: Sequence[AbstractIncomingMessage]
+    ) -> list[str]:
+        self.crashed.set()
+        raise RuntimeError("cannot switch to state 11")
+
+
+class Tagged:
+    def __init__(self, tag: int, nacked: asyncio.Queue[int]) -> None:
+        self.delivery_tag, self.nacked = tag, nacked
+
+    async def nack(self, requeue: bool = True) -> None:
+        assert requeue
+        await self.nacked.put(self.delivery_tag)
+
+
+async def test_a_batch_that_crashes_gives_its_deliveries_back_at_once_and_is_counted() -> None:
+    dispatcher, nacked = CrashingDispatcher(), asyncio.Queue[int]()
+    batcher = Batcher(cast(Dispatcher, dispatcher), CONSUMER, size=2, linger=10.0, concurrency=1)
+    for tag in (1, 2):
+        await batcher.on_message(cast(AbstractIncomingMessage, Tagged(tag, nacked)))
+    got = [await asyncio.wait_for(nacked.get(), timeout=5) for _ in range(2)]
+    assert got == [1, 2]
+    assert dispatcher.acks.oldest_age() == 0.0  # nothing of it is held any more
+    crashes = dispatcher.metrics.registry.get_sample_value(
+        "tevo_processor_batch_crashes_total", {"consumer": CONSUMER.name}
+    )
+    assert crashes == 1.0

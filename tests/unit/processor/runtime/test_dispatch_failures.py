@@ -189,3 +189,44 @@ async def test_a_database_outage_pauses_and_requeues_without_spending_an_attempt
     assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
     assert pool.acquired == tried
     assert recorder.events == ["nack requeue=True", "nack requeue=True"]
+
+
+async def test_a_connection_cut_mid_operation_pauses_and_never_escapes_the_dispatcher() -> None:
+    """asyncpg's "cannot switch to state" on a pooled connection the server cut: the probe
+    meets it too, and reads it as the database being unreachable, not as a crash."""
+    cut = asyncpg.InternalClientError("cannot switch to state 11; another operation is in progress")
+    recorder, pool = Recorder(), FakePool(cut)
+    dispatcher = _dispatcher(recorder, pool)
+    delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, HEADERS))
+    assert await dispatcher.handle_batch(CONSUMER, [delivery]) == [Outcome.PAUSED]
+    assert recorder.events == ["nack requeue=True"]
+    assert dispatcher.pause.reason == "database unavailable"
+
+
+class UnmigratedConnection(FakeConnection):
+    """A database where `migrate` has not run: no `pos.schema_migrations`."""
+
+    async def fetchval(self, *_: object) -> int:
+        raise asyncpg.UndefinedTableError('relation "pos.schema_migrations" does not exist')
+
+
+class UnmigratedPool(FakePool):
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[FakeConnection]:
+        self.acquired += 1
+        yield UnmigratedConnection()
+
+
+async def _missing_column(_inbound: Inbound, _conn: Connection, _deps: Deps) -> Applied:
+    raise asyncpg.UndefinedColumnError('column "email_key" does not exist')
+
+
+async def test_a_missing_table_or_column_pauses_and_is_never_the_messages_fault() -> None:
+    recorder = Recorder()
+    dispatcher = _dispatcher(recorder, UnmigratedPool())
+    consumer = Consumer("seller.order_created", ("seller.order_created",), _missing_column)
+    delivery = cast(AbstractIncomingMessage, FakeDelivery(recorder, HEADERS))
+    assert await dispatcher.handle_batch(consumer, [delivery]) == [Outcome.PAUSED]
+    assert recorder.events == ["nack requeue=True"]  # no retry copy, no dead letter
+    assert recorder.published == []
+    assert dispatcher.pause.reason == "schema not migrated"

@@ -129,4 +129,27 @@ async def test_metrics_exposes_every_processor_metric_under_the_tevo_prefix(
         "tevo_processor_batch_fallbacks",
         "tevo_pos_fraud_waits_exceeded",
         "tevo_processor_paused_seconds",
+        "tevo_processor_batch_crashes",
+        "tevo_processor_background_failures",
     }
+
+
+async def test_readyz_is_503_while_a_delivery_is_held_past_the_limit(
+    client: Client, health: Health
+) -> None:
+    """A batch stranded unacked must not pass unseen behind a green /readyz."""
+    health.held, health.held_limit = (lambda: 130.4), 120.0
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["deliveries"] == "one held unacked for 130 s"
+    health.held = lambda: 3.0
+    assert "deliveries" not in await (await client.get("/readyz")).json()
+
+
+async def test_readyz_says_the_schema_is_behind_while_the_processor_waits(
+    client: Client, health: Health
+) -> None:
+    health.schema = "the database schema is at version 6, this code needs 7: run migrate"
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["paused"] == health.schema
