@@ -152,8 +152,8 @@ async def test_erase_leaves_the_email_nowhere_and_the_invoices_as_they_were(
     acts = await db.fetch("SELECT action, operator, via, order_ids FROM pos.audit ORDER BY id")
     assert all(a["via"] == "cli" and a["order_ids"] == [ORDER_ID] for a in acts)
     assert [(a["action"], a["operator"]) for a in acts] == [
-        ("export", "dpo@example.org"),
-        ("erase", "dpo@example.org"),
+        ("privacy.export", "dpo@example.org"),
+        ("privacy.erase", "dpo@example.org"),
     ]
 
     # TEvo sends the sale again, after retention forgot its message id
