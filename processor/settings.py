@@ -106,6 +106,45 @@ class ProcessorSettings(ServiceSettings):
         description="Calls to TEvo's API a batch makes at once to verify its orders (each "
         "processor); more: a batch waits less for TEvo, TEvo sees more at once.",
     )
+    rabbitmq_api_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/\S*)?$",
+        description="RabbitMQ's management API, where `migrate` sets the queue policies "
+        "(http://host:15672/api); credentials from TEVO_AMQP_URL unless in the URL. Default: "
+        "port 15672 of the first TEVO_AMQP_URL node.",
+    )
+    # The data lifecycle (`retention run`, docs/operations.md "Data lifecycle"): seconds or an
+    # ISO 8601 duration each; every one has a floor that keeps the service correct.
+    retention_inbox: timedelta = Field(
+        default=timedelta(days=30),
+        ge=timedelta(days=1),
+        description="How long a message id is remembered against duplicates: past TEvo's "
+        "retries (1 h) and any replay of a dead letter you would still make.",
+    )
+    retention_history: timedelta = Field(
+        default=timedelta(days=730),
+        ge=timedelta(days=1),
+        description="How long pos.order_history rows are kept.",
+    )
+    retention_versions: timedelta = Field(
+        default=timedelta(days=730),
+        ge=timedelta(days=1),
+        description="How long the stored versions of a sale nothing has touched are kept.",
+    )
+    retention_pii: timedelta = Field(
+        default=timedelta(days=180),
+        ge=timedelta(days=1),
+        description="How long buyers' contact details stay in stored order bodies (amounts, "
+        "items and states stay).",
+    )
+    retention_dead_letters: timedelta = Field(
+        default=timedelta(days=30),
+        ge=timedelta(hours=1),
+        description="How long dead letters and unrouted messages are held before they are dropped.",
+    )
+    retention_batch: int = Field(
+        default=1000, ge=1, le=100_000, description="Rows per retention statement."
+    )
     processor_http_host: str = Field(default="0.0.0.0", description="Address of the HTTP port.")  # noqa: S104 - a service in a container listens on every interface
     processor_http_port: int = Field(
         default=9100,
@@ -159,7 +198,30 @@ class ProcessorSettings(ServiceSettings):
         postgres_url(value)  # refused at start, not as asyncpg's traceback at the first connect
         return value
 
-    @field_validator("api_token", "api_secret", "console_secret_key", "notify_url", mode="before")
+    @field_validator(
+        "fraud_wait_limit",
+        "retention_inbox",
+        "retention_history",
+        "retention_versions",
+        "retention_pii",
+        "retention_dead_letters",
+        mode="before",
+    )
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # From the environment "7200" is a string, which pydantic reads only as ISO 8601.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
+    @field_validator(
+        "api_token",
+        "api_secret",
+        "console_secret_key",
+        "notify_url",
+        "rabbitmq_api_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Compose passes `${TEVO_API_TOKEN:-}`: an empty variable means "not configured".

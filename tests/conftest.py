@@ -10,6 +10,7 @@ to set, and the unit tests still run; the fault suite runs only with `TEST_FAULT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,9 @@ import aio_pika
 import asyncpg
 import pytest
 
+from contracts.brokers import vhost_of
+from processor.ops.broker_policies import ManagementApi, PoliciesNotSet, delete_policies
+from processor.ops.definitions import policies
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
 from processor.runtime.topology import all_queues
@@ -179,6 +183,11 @@ async def delete_namespace(amqp_url: str, ns: str) -> None:
             await channel.queue_delete(queue)
         for exchange in exchanges:
             await channel.exchange_delete(exchange)
+    # `migrate` sets policies through the management API when it answers: delete them too.
+    api = ManagementApi.of(amqp_url, os.environ.get("TEST_RABBITMQ_API_URL"))
+    names = [spec.name for spec in policies(all_queues(topology, CONSUMERS, delays))]
+    with contextlib.suppress(PoliciesNotSet):  # no management API: no policy was set either
+        await delete_policies(api, vhost_of(amqp_url), names)
 
 
 @pytest.fixture

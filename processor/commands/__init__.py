@@ -17,7 +17,9 @@ from processor.commands import (
     generate,
     migrate,
     operators,
+    privacy,
     reconcile,
+    retention,
     review,
     run,
     unrouted,
@@ -50,6 +52,8 @@ COMMANDS: tuple[Command, ...] = (
     _command(review),
     _command(console),
     _command(operators),
+    _command(retention),
+    _command(privacy),
     _command(generate),
 )
 DEFAULT = run.NAME

@@ -1,5 +1,9 @@
 """`python -m processor migrate`: create or upgrade the POS schema and declare the topology.
 
+It also sets the queues' policies through RabbitMQ's management API
+(`processor.ops.broker_policies`); when that API cannot be reached it warns once, saying what to
+run instead, and still succeeds: the queues work without their policies until RabbitMQ 4.
+
 `--wait SECONDS` (default 60) lets it start before its services: it retries refused connections
 to Postgres and RabbitMQ for that long, so compose or an init container may start everything at
 once. After that, or on a configuration error (refused credentials, a missing database), it
@@ -22,9 +26,11 @@ from processor.app import (
     until_connected,
 )
 from processor.broker import connect_broker
+from processor.ops.broker_policies import ManagementApi, PoliciesNotSet, apply_policies
+from processor.ops.definitions import policies
 from processor.ops.migrate import migrate
 from processor.registry import CONSUMERS
-from processor.runtime.topology import declare
+from processor.runtime.topology import all_queues, declare
 from processor.settings import ProcessorSettings
 
 log = structlog.get_logger(__name__)
@@ -72,10 +78,30 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     async with connection:
         channel = await connection.channel()
         await declare(channel, settings.topology, CONSUMERS, settings.retry_delays)
+    policies_set = await set_policies(settings)
     log.info(
         "migrate.done",
         migrations_applied=applied,
         consumers=len(CONSUMERS),
         namespace=settings.namespace,
+        policies=policies_set,
     )
     return 0
+
+
+async def set_policies(settings: ProcessorSettings) -> int:
+    """Set the namespace's policies; 0 and one warning saying what to do when it cannot."""
+    api = ManagementApi.of(settings.brokers.urls[0], settings.rabbitmq_api_url)
+    queues = all_queues(settings.topology, CONSUMERS, settings.retry_delays)
+    try:
+        return await apply_policies(api, settings.brokers.vhost, policies(queues))
+    except PoliciesNotSet as exc:
+        log.warning(
+            "migrate.policies_not_set",
+            reason=str(exc),
+            fix="set TEVO_RABBITMQ_API_URL to the management API and run migrate again, or "
+            "import the policies: `python -m processor generate --root DIR` with this "
+            "TEVO_NAMESPACE, then `rabbitmqctl import_definitions "
+            "DIR/deploy/rabbitmq/definitions.json` (docs/operations.md)",
+        )
+        return 0

@@ -60,3 +60,14 @@ async def migrate(database_url: str) -> list[int]:
         return applied
     finally:
         await conn.close()  # closing the session releases the advisory lock
+
+
+async def pending(conn: asyncpg.Connection) -> list[int]:
+    """The migrations this release has that the database lacks: a command that needs the
+    current schema says so in one line rather than failing on a missing table."""
+    try:
+        rows = await conn.fetch("SELECT version FROM pos.schema_migrations")
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        rows = []
+    done = {row["version"] for row in rows}
+    return [version for version, _, _ in migration_files() if version not in done]

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from contracts import Order, parse_order
+from contracts import Order
 from processor.errors import NeedsVerification
 from processor.handler import (
     AnswersNeeded,
@@ -41,7 +41,7 @@ from processor.pos.sale_batch_sql import (
 )
 from processor.pos.sale_rows import sale_columns
 from processor.pos.sale_rules import Context, Target, Version, settle
-from processor.pos.sale_versions import TEVO, WEBHOOK, Incoming
+from processor.pos.sale_versions import TEVO, WEBHOOK, Incoming, stored
 from processor.pos.sales import Settled, order_group_id_of, sale_customer
 from processor.tevo.verify import check_before_invoicing
 
@@ -112,24 +112,10 @@ async def _add_and_load(
     for sale in sales:
         sale.row = rows.get(sale.order.id)
         found = by_order[sale.order.id]
-        sale.versions = [sale.incoming.version if v["added"] else _stored(v) for v in found]
+        sale.versions = [sale.incoming.version if v["added"] else stored(v) for v in found]
         known = [v for v in sale.versions if v != sale.incoming.version]
         if sale.row is not None and not known:
             raise NotBatchable("a sale stored without versions")
-
-
-def _stored(row: asyncpg.Record) -> Version:
-    return Version(
-        order=parse_order(row["body"]),
-        digest=row["digest"],
-        event_type=row["event_type"],
-        ranked_at=row["ranked_at"],
-        cancels=row["cancels"],
-        trusted=row["source"] == TEVO,
-        verified=row["verified"],
-        disputed=row["disputed"],
-        raw=row["body"],
-    )
 
 
 async def _settle(

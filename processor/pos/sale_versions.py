@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+
 from contracts import Order, parse_order
 from processor.handler import Connection
 from processor.pos.sale_rules import Version
@@ -105,20 +107,22 @@ async def add_and_load(
             version.ranked_at,
             incoming.body,
         )
-    return [
-        Version(
-            order=parse_order(row["body"]),
-            digest=row["digest"],
-            event_type=row["event_type"],
-            ranked_at=row["ranked_at"],
-            cancels=row["cancels"],
-            trusted=row["source"] == TEVO,
-            verified=row["verified"],
-            disputed=row["disputed"],
-            raw=row["body"],
-        )
-        for row in rows
-    ]
+    return [stored(row) for row in rows]
+
+
+def stored(row: asyncpg.Record) -> Version:
+    """A version as `pos.sale_versions` holds it (the columns the load statements select)."""
+    return Version(
+        order=parse_order(row["body"]),
+        digest=row["digest"],
+        event_type=row["event_type"],
+        ranked_at=row["ranked_at"],
+        cancels=row["cancels"],
+        trusted=row["source"] == TEVO,
+        verified=row["verified"],
+        disputed=row["disputed"],
+        raw=row["body"],
+    )
 
 
 async def adopt_legacy(conn: Connection, tevo_order_id: int) -> bool:

@@ -30,7 +30,9 @@ INSERT INTO pos.inbox (consumer, message_id) SELECT $1, unnest($2::text[])
 ON CONFLICT DO NOTHING RETURNING message_id
 """
 # applied_at is when the row is written, not when its transaction began: in a batch the two
-# differ by the messages applied before it.
+# differ by the messages applied before it. A message whose inbox row retention removed is
+# applied again when it comes back (its business keys keep it from doubling anything); its
+# history row, kept longer, already says when it was first applied.
 CONCLUDE_SQL = """
 WITH withdrawn AS (
     DELETE FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
@@ -44,6 +46,7 @@ FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::
      WITH ORDINALITY AS h(tevo_order_id, order_group_id, recipient, event_type, message_id,
                           state, note, received_at, trace_id, n)
 ORDER BY n
+ON CONFLICT (consumer, message_id) DO NOTHING
 """
 # What a handler that returned nothing applied: its inbox row, and no history row.
 UNRECORDED = Applied(None, "")

@@ -71,6 +71,7 @@ class PrivateRabbit:
     dist_port: int = field(default_factory=free_port)
     bin: Path = field(default_factory=_rabbitmq_bin)
     process: subprocess.Popen[bytes] | None = None
+    management_port: int | None = None  # the management plugin on 127.0.0.1, when set
 
     @property
     def url(self) -> str:
@@ -100,10 +101,15 @@ class PrivateRabbit:
         b = self.base
         if not (b / "rabbitmq.conf").exists():
             b.mkdir(parents=True, exist_ok=True)
-            (b / "rabbitmq.conf").write_text(
-                f"listeners.tcp.1 = 127.0.0.1:{self.port}\nlog.console = false\n"
-            )
-            (b / "enabled_plugins").write_text("[].\n")
+            conf = f"listeners.tcp.1 = 127.0.0.1:{self.port}\nlog.console = false\n"
+            plugins = "[]"
+            if self.management_port is not None:
+                conf += (
+                    f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.management_port}\n"
+                )
+                plugins = "[rabbitmq_management]"
+            (b / "rabbitmq.conf").write_text(conf)
+            (b / "enabled_plugins").write_text(f"{plugins}.\n")
             (b / "rabbitmq-env.conf").write_text("")
             cookie = b / ".erlang.cookie"
             cookie.write_text(secrets.token_hex(16).upper())

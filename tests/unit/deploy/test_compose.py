@@ -34,9 +34,10 @@ def _depends(service: str) -> dict[str, str]:
 
 
 def test_the_services_are_the_ones_the_readme_starts() -> None:
-    assert set(SERVICES) == {*STORES, "migrate", *APPS, "reconcile", "console"}
+    assert set(SERVICES) == {*STORES, "migrate", *APPS, "reconcile", "console", "retention"}
     assert SERVICES["reconcile"]["profiles"] == ["reconcile"]
     assert SERVICES["console"]["profiles"] == ["console"]
+    assert SERVICES["retention"]["profiles"] == ["retention"]
 
 
 def test_postgres_is_healthy_only_when_it_takes_tcp_connections() -> None:
@@ -71,7 +72,7 @@ def test_migrate_waits_for_healthy_stores_and_is_restarted_if_it_fails() -> None
     assert _depends("migrate") == dict.fromkeys(STORES, "service_healthy")
 
 
-@pytest.mark.parametrize("service", [*APPS, "reconcile", "console"])
+@pytest.mark.parametrize("service", [*APPS, "reconcile", "console", "retention"])
 def test_the_services_start_only_after_a_successful_migration(service: str) -> None:
     assert _depends(service) == {"migrate": "service_completed_successfully"}
 

@@ -24,7 +24,8 @@ def test_the_override_is_valid_and_mounts_files_that_exist() -> None:
     assert _compose_errors(override) == []
     for service in override["services"].values():
         for volume in service.get("volumes", []):
-            assert (ROOT / volume.split(":")[0]).exists(), volume
+            if volume.startswith("."):  # a bind mount; the others are named volumes
+                assert (ROOT / volume.split(":")[0]).exists(), volume
 
 
 def test_every_service_of_the_base_gets_the_three_nodes() -> None:

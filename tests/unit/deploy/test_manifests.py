@@ -209,6 +209,11 @@ def test_operators_resources_are_what_the_rest_expects() -> None:
     assert postgres["spec"]["postgresql"]["synchronous"]["number"] >= 1
     reconcile = _pod_spec(_one("CronJob", "tevo-reconcile"))["containers"][0]
     assert reconcile["command"] == ["python", "-m", "processor", "reconcile"]
+    retention = _one("CronJob", "tevo-retention")
+    assert _pod_spec(retention)["containers"][0]["command"] == [
+        *("python", "-m", "processor", "retention", "run"),
+    ]
+    assert retention["spec"]["concurrencyPolicy"] == "Forbid"  # two runs never overlap
     migrate = _pod_spec(_one("Job", "tevo-migrate"))["containers"][0]
     assert migrate["command"][:4] == ["python", "-m", "processor", "migrate"]
     assert "--wait" in migrate["command"]
@@ -234,4 +239,5 @@ def test_docker_compose_mounts_files_that_exist() -> None:
     for service in compose["services"].values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            assert (ROOT / source).exists(), source
+            if source.startswith("."):  # a bind mount; the others are named volumes
+                assert (ROOT / source).exists(), source

@@ -63,6 +63,39 @@ def test_api_calls_must_fit_inside_the_handler_timeout() -> None:
         ProcessorSettings(api_timeout=10, api_attempts=3, handler_timeout=30)
 
 
+def test_retention_periods_have_safe_defaults_and_durations_read_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ProcessorSettings()
+    assert settings.retention_inbox.days == 30
+    assert settings.retention_pii.days < settings.retention_history.days
+    monkeypatch.setenv("TEVO_RETENTION_PII", "P90D")
+    monkeypatch.setenv("TEVO_RETENTION_DEAD_LETTERS", "7200")
+    settings = ProcessorSettings()
+    assert settings.retention_pii.days == 90
+    assert settings.retention_dead_letters.total_seconds() == 7200
+
+
+@pytest.mark.parametrize("name", ["INBOX", "HISTORY", "VERSIONS", "PII"])
+def test_a_retention_period_below_a_day_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # an inbox forgotten within TEvo's retries would let them through; the others, an accident
+    monkeypatch.setenv(f"TEVO_RETENTION_{name}", "3600")
+    with pytest.raises(ValidationError, match=f"retention_{name.lower()}"):
+        ProcessorSettings()
+
+
+def test_the_management_api_url_is_checked_and_blank_means_derived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEVO_RABBITMQ_API_URL", "")
+    assert ProcessorSettings().rabbitmq_api_url is None
+    monkeypatch.setenv("TEVO_RABBITMQ_API_URL", "rabbitmq:15672")
+    with pytest.raises(ValidationError, match="rabbitmq_api_url"):
+        ProcessorSettings()
+
+
 def test_the_held_delivery_limit_must_exceed_the_handler_timeout() -> None:
     assert ProcessorSettings(held_delivery_limit=31, handler_timeout=30)
     with pytest.raises(ValidationError, match="held_delivery_limit"):
