@@ -1,6 +1,7 @@
 """Benchmark 2: webhooks posted to the ingress until applied in Postgres, with the full rules.
 
     python -m bench.end_to_end [--rate 300] [--duration 20] [--mix mixed|office] [--verify MS]
+        [--tracing]
 
 Runs migrate, the processor and the ingress as processes, posts the workload at a fixed offered
 rate, waits until every webhook answered 202 that a consumer exists for is applied (a refused
@@ -14,6 +15,10 @@ CPU µs per webhook at the same offered rate, measured right after.
 
 `--verify MS` turns verification on against a fake TEvo API in the bench's process (the test
 suite's, knowing every order of the workload) that answers each call after MS milliseconds.
+`--tracing` turns OpenTelemetry on in both services (OTLP/HTTP to a sink in this process that
+counts the spans and answers at once): run once with it and once without to see what tracing
+costs per webhook; without it no OTEL_* variable is set, tracing is off, as in production by
+default.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from bench.harness import (
     wait_http,
 )
 from bench.load import LoadResult, run_load
+from bench.span_sink import span_sink
 from bench.workload import Webhook, mixed, office_sales
 from contracts.envelope import message_id
 from processor.registry import CONSUMERS
@@ -184,14 +190,28 @@ async def _tevo_api(hooks: list[Webhook], ms: float | None) -> AsyncIterator[dic
         yield {"api_url": url, "api_token": fake.token, "api_secret": fake.secret}
 
 
-async def main(rate: float, duration: float, mix: str, verify_ms: float | None) -> None:
+async def main(
+    rate: float, duration: float, mix: str, verify_ms: float | None, tracing: bool
+) -> None:
     hooks = office_sales(int(rate * duration)) if mix == "office" else mixed(int(rate * duration))
-    async with _tevo_api(hooks, verify_ms) as api, stack(**api) as services:
+    async with (
+        _tevo_api(hooks, verify_ms) as api,
+        stack(**api) as services,
+        span_sink(enabled=tracing) as sink,
+    ):
+        if sink is not None:
+            services.env.update(
+                OTEL_EXPORTER_OTLP_ENDPOINT=sink.url, OTEL_TRACES_SAMPLER="always_on"
+            )
         run = await _run(services, hooks, rate, duration)
         services.stop("ingress")
         services.stop("processor")
         bare_us = await _bare(services, hooks, rate, min(duration, BASELINE_SECONDS))
-    row = {**_row(mix, rate, run), "tevo_latency_ms": verify_ms}
+    row = {
+        "tracing": "on" if sink is not None else "off",
+        **_row(mix, rate, run),
+        "tevo_latency_ms": verify_ms,
+    }
     ingress_us = row["ingress_cpu_us_per_202"]
     row["bare_aiohttp_cpu_us"] = bare_us
     row["cpu_ratio_bare_to_ingress"] = bare_us / ingress_us if ingress_us else None
@@ -203,6 +223,7 @@ async def main(rate: float, duration: float, mix: str, verify_ms: float | None) 
             "statuses": dict(run.load.statuses),
             "peak_rss_mb": services.peak_rss_mb,
             "deepest_queues": run.deepest,
+            "exports_received": sink.requests if sink is not None else 0,
         },
     )
     print(f"peak RSS MB: {services.peak_rss_mb}")
@@ -245,5 +266,8 @@ if __name__ == "__main__":
         metavar="MS",
         help="verification on, against a fake TEvo API answering after MS milliseconds",
     )
+    parser.add_argument(
+        "--tracing", action="store_true", help="OpenTelemetry on in both services (OTLP/HTTP)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.duration, args.mix, args.verify))
+    asyncio.run(main(args.rate, args.duration, args.mix, args.verify, args.tracing))

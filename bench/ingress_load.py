@@ -1,12 +1,14 @@
 """Benchmark 1: webhooks/s the ingress accepts (every 202 confirmed), beside a bare aiohttp handler.
 
-    python -m bench.ingress_load [--duration 10] [--rates 500,1000] [--workers 1,2]
+    python -m bench.ingress_load [--duration 10] [--rates 500,1000] [--workers 1,2] [--tracing]
 
 Both servers run as processes on loopback and get the same Office order_created forms: first
 at saturation (closed loop, 64 connections), then at each fixed offered rate (open loop). The
 ingress runs once per `--workers` value (TEVO_INGRESS_WORKERS). Each row has the CPU of the
 server (all its processes), of the load generator and of RabbitMQ (the node on the AMQP port),
 in cores and in µs per webhook answered 202 (200 for the bare server), read from /proc.
+`--tracing` runs each ingress a second time with OpenTelemetry on (OTLP/HTTP to a sink in this
+process): the rows "ingress xN traced" beside "ingress xN" are what tracing costs per webhook.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench.harness import (
     wait_http,
 )
 from bench.load import LoadResult, run_load
+from bench.span_sink import span_sink
 from bench.workload import office_sales
 
 
@@ -86,9 +89,9 @@ def _measure(
     return rows
 
 
-async def main(duration: float, rates: list[float], workers: list[int]) -> None:
+async def main(duration: float, rates: list[float], workers: list[int], tracing: bool) -> None:
     bodies = [hook.form for hook in office_sales(int(12_000 * duration))]
-    async with stack() as services:
+    async with stack() as services, span_sink(enabled=tracing) as sink:
         bare_port = free_port()
         baseline = services.start("bare", "-m", "bench.bare_server", str(bare_port))
         await wait_http(f"http://127.0.0.1:{bare_port}/healthz")
@@ -99,6 +102,11 @@ async def main(duration: float, rates: list[float], workers: list[int]) -> None:
         services.stop("bare")
         for count in workers:
             rows += await _measure_ingress(services, count, duration, rates, bodies)
+            if sink is not None:
+                traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url}
+                rows += await _measure_ingress(
+                    services, count, duration, rates, bodies, tracing=traced
+                )
     bare = float(str(rows[0]["ok_per_s"]))
     saturated = {
         str(r["server"]): float(str(r["ok_per_s"])) for r in rows if r["load"] == "saturation"
@@ -134,9 +142,15 @@ def _cpu_ratios(rows: list[dict[str, object]]) -> dict[str, float]:
 
 
 async def _measure_ingress(
-    services: Stack, workers: int, duration: float, rates: list[float], bodies: list[str]
+    services: Stack,
+    workers: int,
+    duration: float,
+    rates: list[float],
+    bodies: list[str],
+    *,
+    tracing: dict[str, str] | None = None,
 ) -> list[dict[str, object]]:
-    name = f"ingress x{workers}"
+    name = f"ingress x{workers}" + (" traced" if tracing else "")
     port = free_port()
     served = services.start(
         name,
@@ -148,6 +162,7 @@ async def _measure_ingress(
             "TEVO_INGRESS_HOST": "127.0.0.1",
             "TEVO_LOG_LEVEL": "info",
             "TEVO_INGRESS_WORKERS": str(workers),
+            **(tracing or {}),
         },
     )
     # Each worker has its own broker connection: ask often enough, on fresh connections, to
@@ -166,6 +181,8 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--rates", default="500,1000", help="offered rates, webhooks/s")
     parser.add_argument("--workers", default="1,2", help="TEVO_INGRESS_WORKERS values to run")
+    parser.add_argument("--tracing", action="store_true", help="each ingress traced as well")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    asyncio.run(main(args.duration, rates, [int(w) for w in args.workers.split(",")]))
+    workers = [int(w) for w in args.workers.split(",")]
+    asyncio.run(main(args.duration, rates, workers, args.tracing))

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from contracts.events import Recipient, routing_key
+from contracts.tracing import inject
 
 # AMQP header names. Plain words so the management console shows what a message is.
 HEADER_ORDER_GROUP_ID = "order_group_id"
@@ -52,6 +53,7 @@ class WebhookEnvelope(BaseModel):
             headers[HEADER_ORDER_GROUP_ID] = self.order_group_id
         if self.event_id is not None:
             headers[HEADER_EVENT_ID] = self.event_id
+        inject(headers)  # the publish's trace context (traceparent), when tracing is on
         return headers
 
 

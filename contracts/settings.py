@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,11 @@ class ServiceSettings(BaseSettings):
         default="auto", description="auto: console on a terminal, JSON otherwise."
     )
 
+    log_message_key: Literal["event", "message"] = Field(
+        default="event",
+        description="JSON key of a log line's event name (`message` for collectors that want it).",
+    )
+
     @field_validator("amqp_url")
     @classmethod
     def _urls_parse(cls, value: str) -> str:
@@ -58,3 +64,26 @@ class ServiceSettings(BaseSettings):
     @property
     def topology(self) -> Topology:
         return Topology(self.namespace, quorum_group_size=self.quorum_initial_group_size)
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def postgres_url(value: str) -> SplitResult:
+    """A Postgres URL's parts; `ValueError` saying what is wrong (never quoting the URL: it may
+    hold a password)."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise ValueError("not a postgresql://user@host:port/database URL")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+    return parts
+
+
+def postgres_address(value: str) -> str:
+    """`host:port/database` of a Postgres URL, for a message (never the credentials)."""
+    parts = urlsplit(value.strip())
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}{parts.path or '/'}"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import structlog
 from pydantic import ValidationError
 
+from contracts import variables
 from contracts.release import version
+from contracts.settings_errors import describe, unknown_variables
+from contracts.tracing import configure_tracing
+from contracts.tracing import enabled as tracing_enabled
 from ingress.logs import configure_ingress_logging
 from ingress.settings import IngressSettings
 from ingress.tokens import MIN_BITS, MIN_LENGTH, weak_tokens
@@ -38,16 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         settings = IngressSettings()
     except ValidationError as exc:
         # Without the input values: a bad setting must not print the tokens next to it.
-        problems = "\n".join(
-            f"  TEVO_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-        print(f"ingress: invalid settings:\n{problems}", file=sys.stderr)
+        problems = "".join(f"\n  {line}" for line in describe(exc))
+        print(f"ingress: invalid settings:{problems}", file=sys.stderr)
         return 2
-    configure_ingress_logging(settings.log_level, settings.log_format)
+    configure_ingress_logging(
+        settings.log_level,
+        settings.log_format,
+        message_key=settings.log_message_key,
+        traced=tracing_enabled(),
+    )
     if not tokens_acceptable(settings):
         return 2
     log = structlog.get_logger("ingress")
+    warn_unknown_variables()
     log.info(
         "ingress.starting",
         host=settings.ingress_host,
@@ -60,10 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     if settings.ingress_workers > 1:
         return run_workers(settings)
-    from ingress.app import serve  # noqa: PLC0415 - a parent of workers never serves: it stays small without aiohttp and the app
+    from ingress.listen import serve  # noqa: PLC0415 - a parent of workers never serves: it stays small without aiohttp and the app
 
-    serve(settings)
-    return 0
+    # Here, not before the workers: a parent of workers makes no span (each worker traces).
+    shutdown_tracing = configure_tracing("tevo-ingress")
+    try:
+        return serve(settings)
+    finally:
+        if shutdown_tracing is not None:
+            shutdown_tracing()  # the last spans leave before the process does
+
+
+def warn_unknown_variables() -> None:
+    """Once per start: a `TEVO_*` variable no program reads is a typo or a stale setting."""
+    log = structlog.get_logger("ingress")
+    for name, meant in unknown_variables(os.environ, variables.ALL).items():
+        log.warning("settings.unknown_variable", variable=name, did_you_mean=meant)
 
 
 def tokens_acceptable(settings: IngressSettings) -> bool:

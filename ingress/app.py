@@ -10,20 +10,20 @@ from importlib.resources import files
 from typing import Any, Protocol
 
 import structlog
-import uvloop
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contracts import WebhookEnvelope
+from contracts import WebhookEnvelope, tracing
 from ingress.errors import BadExpectation, Refused
 from ingress.form import parse_form
 from ingress.guard import read_body, screen
 from ingress.metrics import IngressMetrics
 from ingress.publisher import BrokerUnavailable, Publisher
 from ingress.redact import redacting
-from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route, server_options
+from ingress.serve import ROUTE, WEBHOOK_ROUTE, remember_route
 from ingress.settings import IngressSettings
+from ingress.tracing import producer_span, server_span
 
 log = structlog.get_logger(__name__)
 
@@ -50,24 +50,9 @@ PUBLISHER: web.AppKey[WebhookPublisher] = web.AppKey("publisher")
 METRICS = web.AppKey("metrics", IngressMetrics)
 OPENAPI = web.AppKey("openapi", bytes)
 GATE = web.AppKey("gate", asyncio.Semaphore)  # webhooks in progress, at most max_in_flight
+TRACED = web.AppKey("traced", bool)  # tracing is on: spans for each request and publish
 
 RETRY_AFTER_SECONDS = "5"
-
-
-def serve(settings: IngressSettings) -> None:
-    """Serve the app in this process until SIGTERM or SIGINT."""
-    web.run_app(
-        create_app(settings),
-        # uvloop: the event loop's own share of each webhook (transport writes, callbacks,
-        # timeouts) is about a third of what asyncio's costs.
-        loop=uvloop.new_event_loop(),
-        host=settings.ingress_host,
-        port=settings.ingress_port,
-        reuse_port=settings.ingress_reuse_port or None,
-        print=None,
-        shutdown_timeout=10,
-        **server_options(settings),
-    )
 
 
 def create_app(
@@ -77,11 +62,15 @@ def create_app(
     publisher: WebhookPublisher | None = None,
 ) -> web.Application:
     """The app; it starts and closes `publisher` (by default a RabbitMQ `Publisher`)."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[remember_route])
+    app_traced = tracing.installed()
+    # The server span, when tracing is on, is outermost: it times the whole answer.
+    middlewares = [server_span, remember_route] if app_traced else [remember_route]
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[METRICS] = metrics or IngressMetrics()
     app[OPENAPI] = files("ingress").joinpath("openapi.json").read_bytes()
     app[GATE] = asyncio.Semaphore(settings.max_in_flight)
+    app[TRACED] = app_traced
     if publisher is not None:
         app[PUBLISHER] = publisher
     app.cleanup_ctx.append(_redaction_ctx)
@@ -201,7 +190,12 @@ async def _publish(
     labels = (envelope.recipient.value, envelope.event_type)
     started = time.perf_counter()
     try:
-        await app[PUBLISHER].publish(envelope, datetime.now(UTC))
+        if app[TRACED]:
+            exchange = app[SETTINGS].topology.webhooks_exchange
+            with producer_span(exchange, envelope.routing_key, message_id):
+                await app[PUBLISHER].publish(envelope, datetime.now(UTC))
+        else:
+            await app[PUBLISHER].publish(envelope, datetime.now(UTC))
     except BrokerUnavailable as exc:
         return _unavailable(
             app,

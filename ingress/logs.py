@@ -16,24 +16,24 @@ import sys
 
 import structlog
 
-from contracts.logs import configure_logging
+from contracts.logs import configure_logging, renderers
+from contracts.tracing import add_trace_id
 
 
-def configure_ingress_logging(level: str = "info", fmt: str = "auto") -> None:
-    configure_logging(level, fmt)  # the stdlib side, for the libraries' records
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
-    )
+def configure_ingress_logging(
+    level: str = "info", fmt: str = "auto", *, message_key: str = "event", traced: bool = False
+) -> None:
+    # The stdlib side, for the libraries' records.
+    configure_logging(level, fmt, message_key=message_key, traced=traced)
     structlog.configure(
         # No merge_contextvars: the ingress binds none (each event names its keys), and it
         # copies the whole context for every line.
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([add_trace_id] if traced else []),  # the server span's, in webhook.accepted
             structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            renderer,
+            *renderers(fmt, message_key),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),

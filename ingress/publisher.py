@@ -81,6 +81,11 @@ class Publisher:
                 urls = self._brokers.rotation(self._node)
                 await first_answering(urls, self._connect, CONNECTION_EXCEPTIONS, _unavailable)
             except CONNECTION_EXCEPTIONS as exc:
+                if self._closing:
+                    # `close` cancelled a connect in flight, and aiormq turned the cancellation
+                    # into a connection error: without this, the loop went on and a SIGTERM
+                    # during the first connect left the ingress running until its SIGKILL.
+                    return
                 log.warning(
                     "broker.connect_failed", error=type(exc).__name__, retry_in=RECONNECT_DELAY
                 )

@@ -23,6 +23,7 @@ from types import FrameType
 
 import structlog
 
+from contracts.variables import ALL
 from ingress.settings import IngressSettings
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
@@ -36,7 +37,8 @@ def run_workers(settings: IngressSettings) -> int:
     """Start the workers, pass stop signals on, and return once all have ended."""
     with tempfile.TemporaryDirectory(prefix="tevo-ingress-metrics-") as metrics_dir:
         env = {
-            **os.environ,
+            # Without the TEVO_* variables no program reads: the parent warned of them once.
+            **{k: v for k, v in os.environ.items() if not k.startswith("TEVO_") or k in ALL},
             "TEVO_INGRESS_WORKERS": "1",
             "TEVO_INGRESS_REUSE_PORT": "true",
             MULTIPROCESS_DIR: metrics_dir,

@@ -26,6 +26,8 @@ from aio_pika.exceptions import (
     ProbableAuthenticationError,
 )
 
+from contracts.brokers import node_of
+from contracts.settings import postgres_address
 from processor.errors import NO_ANSWER
 from processor.handler import Consumer, Deps
 from processor.metrics import ProcessorMetrics
@@ -56,6 +58,16 @@ _CONFIGURATION_ERRORS = (
 )
 
 
+def database_address(settings: ProcessorSettings) -> str:
+    """`TEVO_DATABASE_URL at host:port/database`: what a log line says was tried."""
+    return f"TEVO_DATABASE_URL at {postgres_address(settings.database_url)}"
+
+
+def broker_address(settings: ProcessorSettings) -> str:
+    """`TEVO_AMQP_URL at host:port, ...`: the nodes tried, in the order of the setting."""
+    return "TEVO_AMQP_URL at " + ", ".join(node_of(url) for url in settings.brokers.urls)
+
+
 # A connection attempt that failed and may work later: the broker's, or the database's own rule.
 _CONNECT_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, *NO_ANSWER)
 
@@ -68,18 +80,23 @@ class StoppedBeforeStart(Exception):
     """A stop signal came while the processor was still waiting for its broker or database."""
 
 
-async def until_connected(what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
+async def until_connected(
+    what: str, connect: Callable[[], Awaitable[T]], stop: asyncio.Event, *, address: str
+) -> T:
     """Retry `connect` until it works: a process started before its broker or database waits,
-    and a SIGTERM meanwhile ends the wait instead of being ignored until the SIGKILL."""
+    and a SIGTERM meanwhile ends the wait instead of being ignored until the SIGKILL.
+
+    `address`: where `connect` tries (hosts and ports, never credentials), for the log."""
     while not stop.is_set():
         try:
             return await connect()
         except _CONFIGURATION_ERRORS as exc:
-            raise ConfigurationError(f"{what}: {type(exc).__name__}") from exc
+            raise ConfigurationError(f"{what} at {address}: {type(exc).__name__}") from exc
         except _CONNECT_FAILURES as exc:
             log.warning(
                 "connect.failed",
                 target=what,
+                address=address,
                 error=type(exc).__name__,
                 retry_in=CONNECT_RETRY_DELAY,
             )
@@ -129,12 +146,14 @@ async def run(
     health = health or Health()
     metrics = metrics or ProcessorMetrics()
     async with AsyncExitStack() as stack:
+        health.database_tried = True
         pool = await until_connected(
             "database",
             lambda: asyncpg.create_pool(
                 settings.database_url, min_size=1, max_size=settings.db_pool_size
             ),
             stop,
+            address=database_address(settings),
         )
         stack.push_async_callback(pool.close)
         health.pool, health.held_limit = pool, settings.held_delivery_limit
@@ -178,7 +197,12 @@ async def _supervise(
         except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
             if session.consumed:  # it had recovered: start the backoff over
                 delay = FIRST_RECONNECT_DELAY
-            log.warning("processor.broker_lost", error=type(exc).__name__, retry_in=delay)
+            log.warning(
+                "processor.broker_lost",
+                address=broker_address(session.settings),
+                error=type(exc).__name__,
+                retry_in=delay,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, MAX_RECONNECT_DELAY)

@@ -139,3 +139,8 @@ def translate(exc: BaseException) -> ProcessingError | None:
         constraint = getattr(exc, "constraint_name", None)
         return Permanent(f"{type(exc).__name__} (sqlstate {exc.sqlstate}, constraint {constraint})")
     return None
+
+
+class CannotStart(Exception):
+    """The process cannot start (its HTTP port is taken): the message is the whole line to print,
+    naming the setting. Not a `ProcessingError`: no message is involved."""

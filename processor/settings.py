@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from contracts.settings import ServiceSettings
+from contracts.settings import ServiceSettings, postgres_url
 
 # The longest wait between two tries of one call to TEvo's API (`processor.tevo.retry` gives up
 # rather than wait longer, whatever `Retry-After` asks): part of the worst case of one call,
@@ -192,6 +192,12 @@ class ProcessorSettings(ServiceSettings):
             return tuple(int(part) for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        postgres_url(value)  # refused at start, not as asyncpg's traceback at the first connect
+        return value
+
     @field_validator(
         "fraud_wait_limit",
         "retention_inbox",
@@ -224,13 +230,13 @@ class ProcessorSettings(ServiceSettings):
     @model_validator(mode="after")
     def _delays_positive(self) -> ProcessorSettings:
         if not self.retry_delays or min(self.retry_delays) < 1:
-            raise ValueError("retry_delays must list whole seconds, each at least 1")
+            raise ValueError("`retry_delays` must list whole seconds, each at least 1")
         return self
 
     @model_validator(mode="after")
     def _api_credentials_paired(self) -> ProcessorSettings:
         if (self.api_token is None) != (self.api_secret is None):
-            raise ValueError("set both api_token and api_secret, or neither")
+            raise ValueError("set both `api_token` and `api_secret`, or neither")
         return self
 
     @model_validator(mode="after")
@@ -241,8 +247,8 @@ class ProcessorSettings(ServiceSettings):
         worst = self.api_attempts * self.api_timeout + waits
         if worst >= self.handler_timeout:
             raise ValueError(
-                f"api_attempts x api_timeout plus retry waits ({worst:g} s) must stay under "
-                f"handler_timeout ({self.handler_timeout:g} s)"
+                f"`api_attempts` x `api_timeout` plus retry waits ({worst:g} s) must stay under "
+                f"`handler_timeout` ({self.handler_timeout:g} s)"
             )
         return self
 

@@ -18,7 +18,13 @@ import asyncio
 import asyncpg
 import structlog
 
-from processor.app import ConfigurationError, StoppedBeforeStart, until_connected
+from processor.app import (
+    ConfigurationError,
+    StoppedBeforeStart,
+    broker_address,
+    database_address,
+    until_connected,
+)
 from processor.broker import connect_broker
 from processor.ops.broker_policies import ManagementApi, PoliciesNotSet, apply_policies
 from processor.ops.definitions import policies
@@ -50,11 +56,17 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     try:
         # Wait for a connection, not for the migration: a failing migration must fail at once.
         probe = await until_connected(
-            "database", lambda: asyncpg.connect(settings.database_url), gave_up
+            "database",
+            lambda: asyncpg.connect(settings.database_url),
+            gave_up,
+            address=database_address(settings),
         )
         await probe.close()
         connection = await until_connected(
-            "broker", lambda: connect_broker(settings, role="migrate"), gave_up
+            "broker",
+            lambda: connect_broker(settings, role="migrate"),
+            gave_up,
+            address=broker_address(settings),
         )
     except (StoppedBeforeStart, ConfigurationError) as exc:
         error = f"{type(exc).__name__}: {exc}"

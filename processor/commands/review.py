@@ -2,8 +2,9 @@
 
 Prints for the person at the terminal. `show` prints the sale's fields, invoice, versions and
 history but never an order body (it holds the buyer's details). Exit status: 0 done, 1 nothing
-to do (already resolved, not held, TEvo has no such order, or the rules would not invoice),
-2 usage error, unknown order, or TEvo's API not configured, 3 the database or TEvo unreachable.
+to do (already resolved, not held, TEvo has no such order, or the rules would not invoice) or
+the database or TEvo unreachable (as for every command: one line on stderr says which), 2 usage
+error, unknown order, or TEvo's API not configured.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ import json
 import sys
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from processor.errors import ProcessingError
+from contracts.settings import postgres_address
+from processor.errors import (
+    DatabaseUnavailable,
+    ProcessingError,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
 from processor.handler import Connection, Deps
 from processor.ops import audit
 from processor.pos import review
@@ -27,7 +35,7 @@ from processor.tevo.api import open_api
 NAME = "review"
 HELP = "list, show, recheck or resolve the sales that need a person"
 LIST_LIMIT = 500
-UNREACHABLE = 3
+UNREACHABLE = 1  # the exit status of every command that cannot reach what it needs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,19 +66,27 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
         if args.action == "recheck" and api is None:
             print("recheck needs TEVO_API_TOKEN and TEVO_API_SECRET", file=sys.stderr)
             return 2
-        try:
-            conn = await asyncpg.connect(settings.database_url)
-        except (OSError, asyncpg.PostgresError) as exc:
-            print(f"cannot reach the database: {type(exc).__name__}", file=sys.stderr)
-            return UNREACHABLE
+        # Unreachable: `python -m processor` says so in its one line, naming where it tried.
+        conn = await asyncpg.connect(settings.database_url)
         stack.push_async_callback(conn.close)
         deps = Deps(settings, tevo_api=api)
         try:
             return await _act(args, conn, deps)
         except ProcessingError as exc:  # TEvo's API or the database failed midway
-            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"processor review: {_failed(exc, settings)}", file=sys.stderr)
             return UNREACHABLE
     return UNREACHABLE  # pragma: no cover - the block above always returns
+
+
+def _failed(exc: ProcessingError, settings: ProcessorSettings) -> str:
+    """What failed midway, in the words `python -m processor` uses for a store it cannot reach."""
+    if isinstance(exc, DatabaseUnavailable):
+        where = f"Postgres (TEVO_DATABASE_URL) at {postgres_address(settings.database_url)}"
+    elif isinstance(exc, UpstreamUnavailable | UpstreamUnauthorized):
+        where = f"TEvo's API (TEVO_API_URL) at {urlsplit(settings.api_url).netloc}"
+    else:
+        return f"{type(exc).__name__}: {exc}"
+    return f"cannot reach {where}: {type(exc).__name__}: {exc}"
 
 
 async def _act(args: argparse.Namespace, conn: Connection, deps: Deps) -> int:

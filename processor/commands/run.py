@@ -8,6 +8,7 @@ import signal
 
 import structlog
 
+from contracts.release import version
 from processor.app import ConfigurationError, StoppedBeforeStart, run
 from processor.metrics import ProcessorMetrics
 from processor.registry import CONSUMERS
@@ -32,6 +33,13 @@ async def main(args: argparse.Namespace, settings: ProcessorSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "processor.starting",
+        version=version(),
+        namespace=settings.namespace,
+        consumers=len(CONSUMERS),
+        http=f"{settings.processor_http_host}:{settings.processor_http_port}",
+    )
     metrics, health = ProcessorMetrics(), Health()
     metrics.initialise([c.name for c in CONSUMERS], [o.value for o in Outcome])
     # The HTTP port opens first: liveness holds while the runtime waits for broker and database.

@@ -23,6 +23,7 @@ from processor.console.web import (
     signed_in,
     templates,
 )
+from processor.errors import CannotStart
 from processor.handler import Deps
 from processor.settings import ProcessorSettings
 from processor.tevo.api import open_api
@@ -110,7 +111,14 @@ async def running(settings: ProcessorSettings) -> AsyncIterator[int]:
         runner = web.AppRunner(create_app(console), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, settings.console_host, settings.console_port).start()
+        where = f"{settings.console_host}:{settings.console_port}"
+        try:
+            await web.TCPSite(runner, settings.console_host, settings.console_port).start()
+        except OSError as exc:  # taken, or not this host's address: one line, no traceback
+            raise CannotStart(
+                f"cannot listen on {where} (TEVO_CONSOLE_HOST, TEVO_CONSOLE_PORT): "
+                f"{exc.strerror or exc}"
+            ) from None
         port = _port(runner) or settings.console_port
         log.info("console.listening", host=settings.console_host, port=port)
         yield port

@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from processor.handler import Consumer
 from processor.runtime.dispatch import Dispatcher
+from processor.runtime.tracing import batch_span
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +87,12 @@ class Batcher:
             release.add_done_callback(self._releasing.discard)
         self._start_due()
 
+    def _queue(self) -> str:
+        return self.dispatcher.topology.consumer_queue(self.consumer.name)
+
     async def _run(self, batch: Sequence[AbstractIncomingMessage]) -> object:
-        return await self.dispatcher.handle_batch(self.consumer, batch)
+        with batch_span(self._queue, batch):  # a no-op while tracing is off (no queue named)
+            return await self.dispatcher.handle_batch(self.consumer, batch)
 
     async def drain(self, grace: float) -> int:
         """Finish what is in hand within `grace` seconds (no more lingering), then cancel the

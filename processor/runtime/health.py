@@ -16,6 +16,7 @@ from processor.runtime.pause import Pause
 log = structlog.get_logger(__name__)
 
 PROBE_TIMEOUT = 2.0
+UP, DOWN, NOT_TRIED = "up", "down", "not tried"
 
 
 @dataclass
@@ -31,6 +32,10 @@ class Health:
     held: Callable[[], float] | None = None
     held_limit: float = float("inf")
     probe_timeout: float = PROBE_TIMEOUT
+    # Whether a connection was asked for yet: the broker is tried only once the database
+    # answers, and until then readiness says "not tried" rather than "down".
+    broker_tried: bool = False
+    database_tried: bool = False
 
     def broker_up(self) -> bool:
         return _up(self.broker) and (self.publisher is None or _up(self.publisher))
@@ -68,6 +73,14 @@ class Health:
     async def check(self) -> dict[str, bool]:
         """Each dependency and whether it is usable now."""
         return {"broker": self.broker_up(), "database": await self.database_up()}
+
+    async def states(self) -> dict[str, str]:
+        """Each dependency as readiness reports it: "up", "down", or "not tried" yet."""
+        checks = await self.check()
+        tried = {"broker": self.broker_tried, "database": self.database_tried}
+        return {
+            name: UP if up else (DOWN if tried[name] else NOT_TRIED) for name, up in checks.items()
+        }
 
 
 def _up(connection: AbstractConnection | None) -> bool:

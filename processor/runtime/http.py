@@ -11,19 +11,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from aiohttp import web
+from aiohttp import web, web_response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from processor.errors import CannotStart
 from processor.metrics import ProcessorMetrics
-from processor.runtime.health import Health
+from processor.runtime.health import UP, Health
 
 log = structlog.get_logger(__name__)
 
+SERVER = "tevo-pos-webhooks"  # no version: a scanner learns nothing to look up
 HEALTH = web.AppKey("health", Health)
 METRICS = web.AppKey("metrics", ProcessorMetrics)
 
 
 def create_app(metrics: ProcessorMetrics, health: Health) -> web.Application:
+    # Every answer's `Server` header, without Python's and aiohttp's versions: aiohttp has no
+    # option for it and reads this global at each answer, its parser's refusals included.
+    web_response.SERVER_SOFTWARE = SERVER  # type: ignore[attr-defined] # imported there, not exported
     app = web.Application()
     app[METRICS] = metrics
     app[HEALTH] = health
@@ -40,14 +45,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
-    checks = await health.check()
+    states = await health.states()
     paused = health.paused
     if paused is not None:  # its broker connections are closed on purpose, not down
-        checks.pop("broker", None)
+        states.pop("broker", None)
     held = health.held_too_long()  # a stranded delivery must not hide behind the others
-    ready = all(checks.values()) and paused is None and not held
+    ready = all(state == UP for state in states.values()) and paused is None and not held
     body: dict[str, object] = {"ready": ready}
-    body.update({name: "up" if up else "down" for name, up in checks.items()})
+    body.update(states)
     if paused is not None:  # e.g. "database unavailable": messages wait in their queues
         body["paused"] = paused
     if held:
@@ -69,7 +74,13 @@ async def serve(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # taken (node_exporter's 9100, say), or not this host's address
+            raise CannotStart(
+                f"cannot listen on {host}:{port} (TEVO_PROCESSOR_HTTP_HOST, "
+                f"TEVO_PROCESSOR_HTTP_PORT): {exc.strerror or exc}"
+            ) from None
         bound = _bound_port(runner, port)
         log.info("http.listening", host=host, port=bound)
         yield bound

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts import envelope as h
+from contracts.tracing import trace_id_of
 from processor.errors import ProcessingError
 from processor.handler import Applied, Inbound
 
@@ -37,13 +38,13 @@ WITH withdrawn AS (
     DELETE FROM pos.inbox WHERE consumer = $1 AND message_id = ANY($2::text[])
 )
 INSERT INTO pos.order_history (tevo_order_id, order_group_id, recipient, event_type, message_id,
-                               consumer, state, note, received_at, applied_at)
+                               consumer, state, note, received_at, applied_at, trace_id)
 SELECT tevo_order_id, order_group_id, recipient, event_type, message_id, $1, state, note,
-       received_at, clock_timestamp()
+       received_at, clock_timestamp(), trace_id
 FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::text[], $10::timestamptz[])
+            $9::text[], $10::timestamptz[], $11::text[])
      WITH ORDINALITY AS h(tevo_order_id, order_group_id, recipient, event_type, message_id,
-                          state, note, received_at, n)
+                          state, note, received_at, trace_id, n)
 ORDER BY n
 ON CONFLICT (consumer, message_id) DO NOTHING
 """
@@ -71,7 +72,7 @@ def conclusion(batch: Sequence[Inbound], steps: Sequence[Step]) -> tuple[object,
     ]
     if not failed and not rows:
         return None
-    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 8
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 9
     return (failed, *columns)
 
 
@@ -86,6 +87,7 @@ def history_row(inbound: Inbound, applied: Applied) -> tuple[object, ...]:
         applied.state,
         note_of(applied.note, inbound),
         inbound.received_at,
+        trace_id_of(inbound.headers),  # the webhook's trace, from the ingress's POST on
     )
 
 

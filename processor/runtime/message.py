@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import envelope as h
 from contracts import message_id
+from contracts.tracing import trace_id_of
 from processor.errors import ContractViolation
 from processor.handler import Consumer, Inbound
 
@@ -75,21 +76,24 @@ def batch_position(consumer: Consumer, inbound: Inbound) -> tuple[int, str]:
 def log_context(
     consumer: Consumer, inbound: Inbound | Exception, message_id: str | None = None
 ) -> contextlib.AbstractContextManager[Any]:
-    """Log context of one message: every line logged while it is applied or settled says which.
+    """Log context of one message: every line logged while it is applied or settled says which,
+    and, when the webhook was traced, its trace (a batch's span continues only its first's).
 
     The one way the processor binds it. `inbound` is the decoded message, or why it could not
     be decoded: then the delivery's `message_id` is all there is to say.
     """
     if not isinstance(inbound, Inbound):
         return _Bound({"consumer": consumer.name, "message_id": message_id})
-    return _Bound(
-        {
-            "consumer": consumer.name,
-            "message_id": inbound.message_id,
-            "event_type": inbound.event_type,
-            "order_group_id": inbound.order_group_id,
-        }
-    )
+    fields = {
+        "consumer": consumer.name,
+        "message_id": inbound.message_id,
+        "event_type": inbound.event_type,
+        "order_group_id": inbound.order_group_id,
+    }
+    trace_id = trace_id_of(inbound.headers)
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
+    return _Bound(fields)
 
 
 class _Bound(contextlib.AbstractContextManager[None]):

@@ -101,6 +101,7 @@ class Session:
     ) -> tuple[AbstractChannel, Publisher]:
         """Both connections, the consuming channel (with its prefetch) and the publisher; any of
         them closing sets `lost`."""
+        health.broker_tried = True
         consuming = await connect_plain(self.settings, "processor")
         stack.push_async_callback(_close, consuming)
         publishing = await connect_plain(self.settings, "processor-publisher")

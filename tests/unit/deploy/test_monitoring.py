@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from contracts import DOCUMENTED_ROUTING_KEYS
+from tests.unit.test_doc_links import anchors
 
 ROOT = Path(__file__).resolve().parents[3]
 MONITORING = ROOT / "deploy/k8s/monitoring"
@@ -27,6 +28,8 @@ RULE = yaml.safe_load((MONITORING / "prometheus-rules.yaml").read_text())
 DASHBOARD: dict[str, Any] = json.loads(
     (MONITORING / "dashboards/tevo-pos-webhooks.json").read_text()
 )
+ROUTING = yaml.safe_load((ROOT / "deploy/alertmanager/routing.example.yaml").read_text())
+RUNBOOK = ROOT / "docs/operations.md"
 PODMONITORS = [d for d in yaml.safe_load_all((MONITORING / "pod-monitors.yaml").read_text()) if d]
 ALERTS = {r["alert"]: r for group in RULE["spec"]["groups"] for r in group["rules"]}
 
@@ -199,7 +202,12 @@ def test_the_jobs_the_alerts_name_are_the_ones_the_pod_monitors_make() -> None:
         jobs.add(monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"])
     text = yaml.safe_dump(RULE) + json.dumps(DASHBOARD)
     named = set(re.findall(r'job="(tevo-[a-z]+)"', text))
-    named |= {j for alt in re.findall(r'job=~"([^"]+)"', text) for j in alt.split("|")}
+    named |= {
+        j
+        for alt in re.findall(r'job=~"([^"]+)"', text)
+        for j in alt.split("|")
+        if not j.startswith("$")  # the dashboard's variable, tested below
+    }
     assert named, "the alerts select on job"
     assert named <= jobs
 
@@ -210,3 +218,59 @@ def test_the_queue_patterns_cover_every_documented_consumer_queue() -> None:
     for key in DOCUMENTED_ROUTING_KEYS:
         assert regex.fullmatch(f"tevo.{key}"), key
     assert not regex.fullmatch("tevo.seller.order_created.dead")
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_every_alert_says_what_to_do_and_links_its_runbook_section(name: str) -> None:
+    annotations = ALERTS[name]["annotations"]
+    assert len(annotations["description"]) > 40, "a description says what to do"
+    path, _, anchor = annotations["runbook_url"].partition("#")
+    assert (ROOT / path).resolve() == RUNBOOK.resolve()
+    assert anchor in anchors(RUNBOOK.read_text()), f"no heading #{anchor} in {path}"
+
+
+@pytest.fixture
+def amtool() -> str:
+    found = shutil.which("amtool")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("amtool is missing: .ci/run installs Debian's prometheus-alertmanager")
+        pytest.skip("amtool not installed (apt-get install prometheus-alertmanager); CI runs it")
+    return found
+
+
+def test_the_routing_example_is_a_valid_alertmanager_configuration(amtool: str) -> None:
+    example = ROOT / "deploy/alertmanager/routing.example.yaml"
+    result = _run(amtool, "check-config", str(example))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("severity", "receiver"),
+    [("critical", "tevo-pager"), ("warning", "tevo-chat"), ("info", "tevo-digest")],
+)
+def test_critical_pages_a_person(amtool: str, severity: str, receiver: str) -> None:
+    example = ROOT / "deploy/alertmanager/routing.example.yaml"
+    labels = ["alertname=TevoIngressDown", f"severity={severity}"]
+    result = _run(amtool, "config", "routes", "test", f"--config.file={example}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receiver
+    if severity == "critical":
+        (pager,) = [r for r in ROUTING["receivers"] if r["name"] == receiver]
+        assert pager["pagerduty_configs"]
+
+
+def test_every_severity_of_the_rules_has_a_route() -> None:
+    severities = {rule["labels"]["severity"] for rule in ALERTS.values()}
+    routed = {m for route in ROUTING["route"]["routes"] for m in route["matchers"]}
+    assert {f'severity="{s}"' for s in severities - {"warning"}} <= routed
+
+
+def test_the_dashboard_has_namespace_and_job_variables_on_every_query() -> None:
+    variables = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
+    assert {"datasource", "namespace", "job"} <= set(variables)
+    assert variables["job"]["multi"] is True
+    for query in _dashboard_queries():
+        assert 'namespace="$namespace"' in query, query
+        if "tevo_" in query or "process_" in query:
+            assert 'job=~"$job"' in query, query

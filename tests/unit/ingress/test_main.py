@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -105,3 +106,52 @@ async def test_help_and_version_answer_without_starting_a_server() -> None:
         assert process.returncode == 0, err.decode()
         assert expected in out.decode()
         assert "ingress.no_tokens" not in err.decode()
+
+
+STRONG = "z3PYedMTfMsXi2agaNIwGpqS"
+
+
+async def test_a_taken_port_is_one_line_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, stderr = await _run(_env(TEVO_WEBHOOK_TOKENS=STRONG, TEVO_INGRESS_PORT=str(port)))
+    assert code == 1
+    assert "Traceback" not in stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith("ingress: ")]
+    assert line.startswith(f"ingress: cannot listen on 127.0.0.1:{port} (TEVO_INGRESS_HOST, ")
+    assert "TEVO_INGRESS_PORT" in line
+
+
+async def test_it_says_when_it_listens_and_when_it_stopped_and_warns_of_a_typo_once() -> None:
+    env = _env(
+        TEVO_WEBHOOK_TOKENS=STRONG,
+        TEVO_INGRESS_PORT=str(_free_port()),
+        TEVO_CONFIRM_TIMEUOT="3",  # a typo
+        TEVO_DATABASE_URL="postgresql://db/tevo",  # the processor's: known, not warned about
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ingress", cwd=ROOT, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):  # a loaded machine imports slowly
+            while "ingress.listening" not in "".join(lines):
+                line = (await process.stderr.readline()).decode()
+                assert line, f"ingress exited: {''.join(lines)}"
+                lines.append(line)
+    finally:
+        process.terminate()
+        rest = await asyncio.wait_for(process.stderr.read(), timeout=60)
+        await asyncio.wait_for(process.wait(), timeout=60)
+    started = [json.loads(line) for line in lines if line.startswith("{")]
+    unknown = [e for e in started if e["event"] == "settings.unknown_variable"]
+    assert [(e["variable"], e["did_you_mean"]) for e in unknown] == [
+        ("TEVO_CONFIRM_TIMEUOT", "TEVO_CONFIRM_TIMEOUT")
+    ]
+    (listening,) = [e for e in started if e["event"] == "ingress.listening"]
+    assert listening["address"] == env["TEVO_INGRESS_HOST"] + ":" + env["TEVO_INGRESS_PORT"]
+    assert '"event": "ingress.stopped"' in rest.decode()
+    assert process.returncode == 0

@@ -44,7 +44,7 @@ def test_one_credential_alone_is_refused_without_showing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TEVO_API_TOKEN", "token-abc")
-    with pytest.raises(ValidationError, match="api_token and api_secret") as refused:
+    with pytest.raises(ValidationError, match="`api_token` and `api_secret`") as refused:
         ProcessorSettings()
     assert "token-abc" not in str(refused.value)
 

@@ -9,6 +9,7 @@ from typing import cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
+from contracts.topology import Topology
 from processor.handler import Applied, Connection, Consumer, Deps, Inbound
 from processor.metrics import ProcessorMetrics
 from processor.runtime.acks import Acks
@@ -25,6 +26,8 @@ CONSUMER = Consumer("seller.order_created", ("seller.order_created",), _never)
 
 class FakeDispatcher:
     """Records each batch; a batch finishes when `release` is set (at once by default)."""
+
+    topology = Topology("test")  # the batcher names its queue from it
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []

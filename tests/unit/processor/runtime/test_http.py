@@ -50,10 +50,22 @@ async def test_healthz_answers_before_anything_is_connected(client: Client) -> N
     assert response.status == 200
 
 
-async def test_readyz_is_503_naming_what_is_down(client: Client) -> None:
+async def test_readyz_before_any_connection_says_not_tried(client: Client) -> None:
+    # The database is tried first, the broker only once it answers: neither is "down" yet.
     response = await client.get("/readyz")
     assert response.status == 503
-    assert await response.json() == {"ready": False, "broker": "down", "database": "down"}
+    body = await response.json()
+    assert body == {"ready": False, "broker": "not tried", "database": "not tried"}
+
+
+async def test_readyz_is_503_naming_what_is_down(client: Client, health: Health) -> None:
+    health.database_tried = True  # waiting for the database: the broker is not tried yet
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert await response.json() == {"ready": False, "broker": "not tried", "database": "down"}
+    health.broker_tried = True
+    body = await (await client.get("/readyz")).json()
+    assert body == {"ready": False, "broker": "down", "database": "down"}
 
 
 @pytest.mark.parametrize(
@@ -73,6 +85,7 @@ async def test_readyz_with_broker_up_still_waits_for_the_database(
     client: Client, health: Health
 ) -> None:
     health.broker = FakeBroker()  # type: ignore[assignment] # a fake at our own seam
+    health.database_tried = True
     body = await (await client.get("/readyz")).json()
     assert body == {"ready": False, "broker": "up", "database": "down"}
 
@@ -154,3 +167,9 @@ async def test_readyz_says_the_schema_is_behind_while_the_processor_waits(
     response = await client.get("/readyz")
     assert response.status == 503
     assert (await response.json())["paused"] == health.schema
+
+
+async def test_no_version_in_the_server_header(client: Client) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/nowhere"):
+        response = await client.get(path)
+        assert response.headers["Server"] == "tevo-pos-webhooks"
