@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,10 +40,9 @@ from processor.pos.sale_batch_sql import (
     SAVE_ALL_SQL,
 )
 from processor.pos.sale_rows import sale_columns
-from processor.pos.sale_rules import Context, Target, Version, settle
+from processor.pos.sale_rules import Context, Target, Version
 from processor.pos.sale_versions import TEVO, WEBHOOK, Incoming, stored
-from processor.pos.sales import Settled, order_group_id_of, sale_customer
-from processor.tevo.verify import check_before_invoicing
+from processor.pos.sales import Settled, confirmed, order_group_id_of, sale_customer
 
 log = structlog.get_logger(__name__)
 
@@ -133,29 +132,14 @@ async def _settle(
         operator_invoice=operator_invoice,
         waited_too_long=row is not None and row["waited_too_long"],
     )
+
+    async def gather(body: Version, problem: str | None) -> None:  # written with the batch's
+        checks.append((body, problem))
+
     try:
-        sale.target = await _confirmed(deps, versions, ctx, checks)
+        sale.target = await confirmed(deps, versions, ctx, gather)
     except NeedsVerification as exc:
         unanswered.append(exc.order_id)
-
-
-async def _confirmed(
-    deps: Deps, versions: list[Version], ctx: Context, checks: list[Check]
-) -> Target:
-    """`pos.sales._confirmed`, its checks gathered in `checks` to be written in one statement."""
-    while True:
-        target = settle(versions, ctx)
-        if not target.invoice_live or deps.tevo_api is None:
-            return target
-        pairs = [(target.invoice, False), (target.approval, True)]
-        due = [(v, only) for v, only in pairs if v is not None and not (v.trusted or v.verified)]
-        if not due:
-            return target
-        body, decision_only = due[0]
-        problem = await check_before_invoicing(deps, body.order, decision_only=decision_only)
-        checks.append((body, problem))
-        checked = replace(body, verified=problem is None, disputed=problem)
-        versions = [checked if v == body else v for v in versions]
 
 
 def _check_row(version: Version, problem: str | None) -> tuple[object, ...]:

@@ -8,7 +8,7 @@ with an operator's decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -25,6 +25,9 @@ from processor.pos.sale_rows import save_settled
 from processor.pos.sale_rules import Context, Target, Version, settle
 from processor.pos.sale_versions import Incoming, add_and_load, adopt_legacy, record_check
 from processor.tevo.verify import check_before_invoicing
+
+# Where `confirmed` puts the outcome of one check against TEvo's API: the body, and its problem.
+RecordCheck = Callable[[Version, str | None], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
 
@@ -117,7 +120,7 @@ async def settle_sale(
         operator_invoice=operator_invoice,
         waited_too_long=row is not None and row["waited_too_long"],
     )
-    target = await _confirmed(conn, deps, versions, ctx)
+    target = await confirmed(deps, versions, ctx, partial(record_check, conn))
     group = group if group is not None else row["order_group_id"] if row else None
     if group is None:
         raise ContractViolation("order_group_id is required for a sale")
@@ -141,13 +144,16 @@ async def _versions(
     return versions
 
 
-async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx: Context) -> Target:
+async def confirmed(
+    deps: Deps, versions: list[Version], ctx: Context, record: RecordCheck
+) -> Target:
     """The target once TEvo's API confirmed what a standing invoice rests on: the body it comes
     from and, for a Client, the approval (only its buyer and fraud status: the amounts may have
     moved on since, and the invoice's own body is checked in full).
 
     A body TEvo contradicts is marked disputed and no longer counts; the sale is settled again
-    without it (it may then wait in `needs_review` with the differences as its reason).
+    without it (it may then wait in `needs_review` with the differences as its reason). Each
+    check is handed to `record`: written at once, or gathered to be written with a batch's.
     """
     while True:
         target = settle(versions, ctx)
@@ -159,7 +165,7 @@ async def _confirmed(conn: Connection, deps: Deps, versions: list[Version], ctx:
             return target
         body, decision_only = due[0]
         problem = await check_before_invoicing(deps, body.order, decision_only=decision_only)
-        await record_check(conn, body, problem)
+        await record(body, problem)
         checked = replace(body, verified=problem is None, disputed=problem)
         versions = [checked if v == body else v for v in versions]
 
